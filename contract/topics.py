@@ -1,0 +1,75 @@
+"""MQTT topics of contract version 1.
+
+=====================================================  ===========================================
+topic                                                  payload
+=====================================================  ===========================================
+``hosiery/v1/{enterprise}/{machine}/counter``          :class:`contract.messages.CounterReading`
+``hosiery/v1/{enterprise}/status``                     :class:`contract.messages.GatewayStatus`,
+                                                       retained; also the gateway's Last Will
+``hosiery/v1/{enterprise}/{machine}/alert``            machine alerts, published by the collector
+``hosiery/v1/_rejected``                               rejected input, published by the collector
+=====================================================  ===========================================
+"""
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from contract.ids import is_valid_id, require_id
+
+TOPIC_ROOT = "hosiery/v1"
+SUBSCRIPTION = f"{TOPIC_ROOT}/#"
+REJECTED_TOPIC = f"{TOPIC_ROOT}/_rejected"
+
+
+class TopicError(ValueError):
+    """A topic under ``hosiery/v1/`` that the contract does not define."""
+
+
+class TopicKind(StrEnum):
+    COUNTER = "counter"
+    STATUS = "status"
+    ALERT = "alert"
+    REJECTED = "rejected"
+
+
+class TopicRef(NamedTuple):
+    """What a topic names: its kind, enterprise and (for machine topics) machine."""
+
+    kind: TopicKind
+    enterprise: str = ""
+    machine: str = ""
+
+
+def counter_topic(enterprise: str, machine: str) -> str:
+    return f"{TOPIC_ROOT}/{require_id(enterprise, 'enterprise')}/{require_id(machine, 'machine')}/counter"
+
+
+def alert_topic(enterprise: str, machine: str) -> str:
+    return f"{TOPIC_ROOT}/{require_id(enterprise, 'enterprise')}/{require_id(machine, 'machine')}/alert"
+
+
+def status_topic(enterprise: str) -> str:
+    return f"{TOPIC_ROOT}/{require_id(enterprise, 'enterprise')}/status"
+
+
+_MACHINE_LEAVES = {"counter": TopicKind.COUNTER, "alert": TopicKind.ALERT}
+
+
+def parse_topic(topic: str) -> TopicRef:
+    """Classify a topic, or raise :class:`TopicError` naming what is wrong with it."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != "hosiery" or parts[1] != "v1":
+        raise TopicError(f"topic {topic!r} is not under {TOPIC_ROOT}/")
+    if len(parts) == 3 and parts[2] == "_rejected":
+        return TopicRef(TopicKind.REJECTED)
+    if len(parts) == 4 and parts[3] == "status":
+        if not is_valid_id(parts[2]):
+            raise TopicError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
+        return TopicRef(TopicKind.STATUS, parts[2])
+    if len(parts) == 5 and parts[4] in _MACHINE_LEAVES:
+        if not is_valid_id(parts[2]):
+            raise TopicError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
+        if not is_valid_id(parts[3]):
+            raise TopicError(f"machine id {parts[3]!r} in topic {topic!r} is invalid")
+        return TopicRef(_MACHINE_LEAVES[parts[4]], parts[2], parts[3])
+    raise TopicError(f"topic {topic!r} is not a topic of contract {TOPIC_ROOT}")

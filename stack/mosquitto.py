@@ -1,0 +1,61 @@
+"""A Mosquitto 2 broker started from the repository's broker settings."""
+
+from pathlib import Path
+
+from stack.process import ServerProcess, find_binary, free_port, port_open
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRODUCT_CONF = REPO_ROOT / "config" / "mosquitto" / "hosiery.conf"
+
+
+class MosquittoServer(ServerProcess):
+    """Mosquitto on a loopback port, with persistence in its own directory.
+
+    ``extra_conf`` lines are appended (authentication, TLS listeners); without them anonymous
+    clients are allowed, which is what the plain integration tests and the local demo use.
+    """
+
+    name = "mosquitto"
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extra_conf: str | None = None,
+    ) -> None:
+        super().__init__(workdir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.extra_conf = extra_conf
+        self.binary = find_binary("mosquitto", "/usr/sbin")
+        self.conf_path = workdir / "mosquitto.conf"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"persistence_location {data}/",
+            "log_dest stdout",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        if self.extra_conf is None:
+            lines.append("allow_anonymous true")
+        else:
+            lines.append(self.extra_conf)
+        lines.append(PRODUCT_CONF.read_text())
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def argv(self) -> list[str]:
+        return [self.binary, "-c", str(self.conf_path)]
+
+    def ready(self) -> bool:
+        return port_open(self.host, self.port)
