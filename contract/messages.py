@@ -51,7 +51,7 @@ class CounterReading(BaseModel):
 
 
 class GatewayStatus(BaseModel):
-    """A gateway's retained birth message, or its Last Will, on ``hosiery/v1/{enterprise}/status``."""
+    """A gateway's retained birth message or Last Will, on ``hosiery/v1/{enterprise}/status``."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 

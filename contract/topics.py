@@ -40,12 +40,17 @@ class TopicRef(NamedTuple):
     machine: str = ""
 
 
+def _machine_topic(enterprise: str, machine: str, leaf: str) -> str:
+    enterprise = require_id(enterprise, "enterprise")
+    return f"{TOPIC_ROOT}/{enterprise}/{require_id(machine, 'machine')}/{leaf}"
+
+
 def counter_topic(enterprise: str, machine: str) -> str:
-    return f"{TOPIC_ROOT}/{require_id(enterprise, 'enterprise')}/{require_id(machine, 'machine')}/counter"
+    return _machine_topic(enterprise, machine, "counter")
 
 
 def alert_topic(enterprise: str, machine: str) -> str:
-    return f"{TOPIC_ROOT}/{require_id(enterprise, 'enterprise')}/{require_id(machine, 'machine')}/alert"
+    return _machine_topic(enterprise, machine, "alert")
 
 
 def status_topic(enterprise: str) -> str:
