@@ -1,0 +1,196 @@
+"""Exact pair accounting from cumulative counters.
+
+Each reading carries ``pairs_total``: pairs knitted since the machine controller's current boot.
+The collector stores, per reading, ``pairs`` = the pairs knitted since the machine's previous
+reading, so that a plain sum over any window is the true output. The rules:
+
+* Per machine and per boot, readings are ordered by ``seq``. A reading's ``pairs`` is its
+  ``pairs_total`` minus that of the closest earlier reading of the same boot, or its whole
+  ``pairs_total`` when it is the first reading seen of that boot (counters start at 0 at boot).
+  So the pairs of a boot add up to the highest ``pairs_total`` seen in it, and the pairs of a
+  machine to the sum over its boots: exactly what the counters make observable.
+* A reading already seen (same boot and ``seq``) is a duplicate: it changes nothing.
+* A reading that arrives late, between two readings already seen, takes its share from its
+  successor: the successor's ``pairs`` is corrected (the correction is returned, for the sink to
+  overwrite the stored point).
+* Each boot keeps a window of its most recent readings. A reading older than the window is "too
+  late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
+* A reading whose ``pairs_total`` contradicts the order given by ``seq`` (lower than an earlier
+  reading, or higher than a later one, of the same boot) breaks the contract and is a conflict.
+* The machine keeps its most recent boots open; older boots are closed, and late readings of a
+  closed boot are too late.
+
+Nothing here does I/O or reads a clock: the ledger is a plain value, tested with tables and
+property-based tests, and rebuilt after a restart by replaying the journal of accepted readings.
+"""
+
+from bisect import bisect_left
+from collections import deque
+from enum import Enum
+from typing import Any, NamedTuple
+
+DEFAULT_WINDOW = 8
+DEFAULT_OPEN_BOOTS = 4
+DEFAULT_CLOSED_BOOTS = 16
+
+
+class Verdict(Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+    CONFLICT = "conflict"
+
+
+class Correction(NamedTuple):
+    """A stored reading whose ``pairs`` must be rewritten because a late reading came before it."""
+
+    ts: int
+    seq: int
+    pairs: int
+
+
+class Outcome(NamedTuple):
+    verdict: Verdict
+    pairs: int = 0
+    """Pairs knitted since the machine's previous reading (``ACCEPTED`` only)."""
+    correction: Correction | None = None
+    reset: bool = False
+    """The reading opened a new boot of a machine already known: its counter was reset."""
+
+
+DUPLICATE = Outcome(Verdict.DUPLICATE)
+TOO_LATE = Outcome(Verdict.TOO_LATE)
+CONFLICT = Outcome(Verdict.CONFLICT)
+
+
+class _Boot:
+    """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
+
+    __slots__ = ("floor_pt", "floor_seq", "pts", "seqs", "tss")
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.pts: list[int] = []
+        self.tss: list[int] = []
+        self.floor_seq = -1
+        self.floor_pt = 0
+
+    def dump(self) -> list[Any]:
+        return [self.floor_seq, self.floor_pt, list(self.seqs), list(self.pts), list(self.tss)]
+
+    @classmethod
+    def load(cls, data: list[Any]) -> "_Boot":
+        boot = cls()
+        boot.floor_seq, boot.floor_pt = data[0], data[1]
+        boot.seqs, boot.pts, boot.tss = list(data[2]), list(data[3]), list(data[4])
+        return boot
+
+
+class _Machine:
+    __slots__ = ("boots", "closed")
+
+    def __init__(self, closed_boots: int) -> None:
+        self.boots: dict[str, _Boot] = {}
+        self.closed: deque[str] = deque(maxlen=closed_boots)
+
+
+class Ledger:
+    """The accounting state of every machine; ``apply`` one reading at a time."""
+
+    def __init__(
+        self,
+        *,
+        window: int = DEFAULT_WINDOW,
+        open_boots: int = DEFAULT_OPEN_BOOTS,
+        closed_boots: int = DEFAULT_CLOSED_BOOTS,
+    ) -> None:
+        if window < 1 or open_boots < 1 or closed_boots < 0:
+            raise ValueError("window and open_boots must be >= 1, closed_boots >= 0")
+        self.window = window
+        self.open_boots = open_boots
+        self.closed_boots = closed_boots
+        self._machines: dict[tuple[str, str], _Machine] = {}
+
+    def __len__(self) -> int:
+        return len(self._machines)
+
+    def apply(
+        self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
+    ) -> Outcome:
+        """Account one reading and return what to store for it."""
+        key = (enterprise, machine)
+        state = self._machines.get(key)
+        if state is None:
+            state = self._machines[key] = _Machine(self.closed_boots)
+        ledger = state.boots.get(boot)
+        if ledger is None:
+            if boot in state.closed:
+                return TOO_LATE
+            reset = bool(state.boots) or bool(state.closed)
+            ledger = state.boots[boot] = _Boot()
+            ledger.seqs.append(seq)
+            ledger.pts.append(pairs_total)
+            ledger.tss.append(ts)
+            if len(state.boots) > self.open_boots:
+                oldest = next(iter(state.boots))
+                del state.boots[oldest]
+                state.closed.append(oldest)
+            return Outcome(Verdict.ACCEPTED, pairs_total, None, reset)
+
+        seqs = ledger.seqs
+        if seq <= ledger.floor_seq:
+            return DUPLICATE if seq == ledger.floor_seq else TOO_LATE
+        i = bisect_left(seqs, seq)
+        n = len(seqs)
+        if i < n and seqs[i] == seq:
+            return DUPLICATE
+        pts = ledger.pts
+        pred_pt = pts[i - 1] if i else ledger.floor_pt
+        if pairs_total < pred_pt:
+            return CONFLICT
+        correction = None
+        if i < n:
+            succ_pt = pts[i]
+            if pairs_total > succ_pt:
+                return CONFLICT
+            correction = Correction(ledger.tss[i], seqs[i], succ_pt - pairs_total)
+        if i == n:
+            seqs.append(seq)
+            pts.append(pairs_total)
+            ledger.tss.append(ts)
+        else:
+            seqs.insert(i, seq)
+            pts.insert(i, pairs_total)
+            ledger.tss.insert(i, ts)
+        if n >= self.window:
+            ledger.floor_seq = seqs.pop(0)
+            ledger.floor_pt = pts.pop(0)
+            ledger.tss.pop(0)
+        return Outcome(Verdict.ACCEPTED, pairs_total - pred_pt, correction, False)
+
+    def dump(self) -> dict[str, Any]:
+        """A JSON-ready snapshot of the ledger."""
+        return {
+            "window": self.window,
+            "open_boots": self.open_boots,
+            "closed_boots": self.closed_boots,
+            "machines": [
+                [enterprise, machine, {b: v.dump() for b, v in m.boots.items()}, list(m.closed)]
+                for (enterprise, machine), m in self._machines.items()
+            ],
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> "Ledger":
+        """Rebuild a ledger from :meth:`dump` output."""
+        ledger = cls(
+            window=data["window"],
+            open_boots=data["open_boots"],
+            closed_boots=data["closed_boots"],
+        )
+        for enterprise, machine, boots, closed in data["machines"]:
+            state = _Machine(ledger.closed_boots)
+            state.boots = {b: _Boot.load(v) for b, v in boots.items()}
+            state.closed.extend(closed)
+            ledger._machines[(enterprise, machine)] = state
+        return ledger
