@@ -1,0 +1,149 @@
+"""Validation: an MQTT message becomes a reading, a gateway status, or a rejection with a reason.
+
+Pure functions of the topic, the payload and ``now``; nothing here does I/O. Every reason is
+listed in :class:`Reason` and documented in ``docs/contract.md``.
+"""
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from contract import (
+    MAX_PAYLOAD_BYTES,
+    CounterReading,
+    GatewayStatus,
+    TopicError,
+    TopicKind,
+    TopicRef,
+    parse_topic,
+)
+
+
+class Reason(StrEnum):
+    """Why a message was rejected."""
+
+    UNKNOWN_TOPIC = "unknown_topic"
+    INVALID_ID = "invalid_id"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_VALUE = "invalid_value"
+    TS_IN_FUTURE = "ts_in_future"
+    TS_TOO_OLD = "ts_too_old"
+    COUNTER_CONFLICT = "counter_conflict"
+
+
+class Limits(NamedTuple):
+    """How far a reading's clock may be from the collector's."""
+
+    max_future_ms: int = 5 * 60 * 1000
+    max_age_ms: int = 7 * 24 * 3600 * 1000
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+
+
+class Reading(NamedTuple):
+    enterprise: str
+    machine: str
+    data: CounterReading
+
+
+class Status(NamedTuple):
+    enterprise: str
+    data: GatewayStatus
+
+
+class Rejection(NamedTuple):
+    reason: Reason
+    detail: str
+
+
+class Ignored(NamedTuple):
+    """A message on a topic the collector publishes itself (alerts, rejections)."""
+
+    kind: TopicKind
+
+
+Verdict = Reading | Status | Rejection | Ignored
+
+_PYDANTIC_REASONS = {
+    "missing": Reason.MISSING_FIELD,
+    "json_invalid": Reason.MALFORMED_JSON,
+    "json_type": Reason.MALFORMED_JSON,
+    "model_type": Reason.MALFORMED_JSON,
+    "model_attributes_type": Reason.MALFORMED_JSON,
+    "greater_than_equal": Reason.OUT_OF_RANGE,
+    "less_than_equal": Reason.OUT_OF_RANGE,
+    "greater_than": Reason.OUT_OF_RANGE,
+    "less_than": Reason.OUT_OF_RANGE,
+    "string_pattern_mismatch": Reason.INVALID_VALUE,
+    "enum": Reason.INVALID_VALUE,
+    "finite_number": Reason.OUT_OF_RANGE,
+}
+
+
+def _explain(error: ValidationError) -> Rejection:
+    first = error.errors(include_url=False, include_input=False)[0]
+    kind = first["type"]
+    reason = _PYDANTIC_REASONS.get(kind)
+    if reason is None:
+        reason = Reason.WRONG_TYPE if kind.endswith("_type") else Reason.INVALID_VALUE
+    where = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"]
+    return Rejection(reason, f"{where}: {msg}" if where else msg)
+
+
+class Validator:
+    """Validates messages; caches parsed topics (a park has a bounded set of them)."""
+
+    def __init__(self, limits: Limits | None = None, topic_cache_size: int = 200_000) -> None:
+        self.limits = limits or Limits()
+        self._topics: dict[str, TopicRef | Rejection] = {}
+        self._cache_size = topic_cache_size
+
+    def _topic(self, topic: str) -> TopicRef | Rejection:
+        ref = self._topics.get(topic)
+        if ref is None:
+            try:
+                ref = parse_topic(topic)
+            except TopicError as exc:
+                reason = Reason.INVALID_ID if " id " in str(exc) else Reason.UNKNOWN_TOPIC
+                ref = Rejection(reason, str(exc))
+            if len(self._topics) >= self._cache_size:
+                self._topics.clear()
+            self._topics[topic] = ref
+        return ref
+
+    def validate(self, topic: str, payload: bytes, now_ms: int) -> Verdict:
+        ref = self._topic(topic)
+        if type(ref) is Rejection:
+            return ref
+        assert type(ref) is TopicRef  # noqa: S101 - narrows the cached union for the type checker
+        if len(payload) > self.limits.max_payload_bytes:
+            return Rejection(
+                Reason.OVERSIZED,
+                f"payload of {len(payload)} bytes exceeds {self.limits.max_payload_bytes}",
+            )
+        kind = ref.kind
+        if kind is TopicKind.COUNTER:
+            try:
+                data = CounterReading.model_validate_json(payload)
+            except ValidationError as exc:
+                return _explain(exc)
+            if data.ts > now_ms + self.limits.max_future_ms:
+                return Rejection(
+                    Reason.TS_IN_FUTURE, f"ts {data.ts} is {data.ts - now_ms} ms ahead of now"
+                )
+            if data.ts < now_ms - self.limits.max_age_ms:
+                return Rejection(
+                    Reason.TS_TOO_OLD, f"ts {data.ts} is {now_ms - data.ts} ms older than now"
+                )
+            return Reading(ref.enterprise, ref.machine, data)
+        if kind is TopicKind.STATUS:
+            try:
+                return Status(ref.enterprise, GatewayStatus.model_validate_json(payload))
+            except ValidationError as exc:
+                return _explain(exc)
+        return Ignored(kind)

@@ -1,0 +1,113 @@
+"""Validation: one table row per rejection reason, and the accepted shapes."""
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.validate import Ignored, Limits, Reading, Reason, Rejection, Status, Validator
+from contract import MachineState, TopicKind
+
+NOW = 1_800_000_000_000
+TOPIC = "hosiery/v1/E0001/M001/counter"
+
+
+def payload(**overrides: object) -> bytes:
+    body: dict[str, object] = {
+        "ts": NOW - 1000,
+        "seq": 7,
+        "boot": "b-1",
+        "pairs_total": 120,
+        "state": "running",
+        "style": "plain-cotton-short",
+        "rpm": 220.5,
+    }
+    body.update(overrides)
+    return orjson.dumps({k: v for k, v in body.items() if v is not ...})
+
+
+def test_valid_reading() -> None:
+    verdict = Validator().validate(TOPIC, payload(extra="ignored"), NOW)
+    assert isinstance(verdict, Reading)
+    assert (verdict.enterprise, verdict.machine) == ("E0001", "M001")
+    assert verdict.data.pairs_total == 120
+    assert verdict.data.state is MachineState.RUNNING
+
+
+def test_optional_fields_may_be_absent() -> None:
+    verdict = Validator().validate(TOPIC, payload(style=..., rpm=...), NOW)
+    assert isinstance(verdict, Reading)
+    assert verdict.data.style is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "reason"),
+    [
+        ("hosiery/v1/E0001/M001/temperature", payload(), Reason.UNKNOWN_TOPIC),
+        ("hosiery/v2/E0001/M001/counter", payload(), Reason.UNKNOWN_TOPIC),
+        ("hosiery/v1/E 01/M001/counter", payload(), Reason.INVALID_ID),
+        ("hosiery/v1/E0001/M\u00e9/counter", payload(), Reason.INVALID_ID),
+        ("hosiery/v1/" + "E" * 65 + "/M001/counter", payload(), Reason.INVALID_ID),
+        (TOPIC, b"{not json", Reason.MALFORMED_JSON),
+        (TOPIC, b"[1, 2]", Reason.MALFORMED_JSON),
+        (TOPIC, b"\xff\xfe", Reason.MALFORMED_JSON),
+        (TOPIC, b"", Reason.MALFORMED_JSON),
+        (TOPIC, payload(seq=...), Reason.MISSING_FIELD),
+        (TOPIC, payload(pairs_total="12"), Reason.WRONG_TYPE),
+        (TOPIC, payload(ts=1.5), Reason.WRONG_TYPE),
+        (TOPIC, payload(seq=True), Reason.WRONG_TYPE),
+        (TOPIC, payload(pairs_total=-1), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(pairs_total=10**12), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(rpm=-3), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(state="dancing"), Reason.INVALID_VALUE),
+        (TOPIC, payload(boot="has space"), Reason.INVALID_VALUE),
+        (TOPIC, payload(style='x",y=1'), Reason.INVALID_VALUE),
+        (TOPIC, payload(ts=NOW + 3_600_000), Reason.TS_IN_FUTURE),
+        (TOPIC, payload(ts=NOW - 30 * 24 * 3_600_000), Reason.TS_TOO_OLD),
+        (TOPIC, payload(junk="x" * 5000), Reason.OVERSIZED),
+        ("hosiery/v1/E0001/status", b'{"online": "yes"}', Reason.WRONG_TYPE),
+    ],
+)
+def test_rejections(topic: str, body: bytes, reason: Reason) -> None:
+    verdict = Validator().validate(topic, body, NOW)
+    assert isinstance(verdict, Rejection)
+    assert verdict.reason is reason
+    assert verdict.detail
+
+
+def test_gateway_status() -> None:
+    verdict = Validator().validate("hosiery/v1/E0001/status", b'{"online": false}', NOW)
+    assert isinstance(verdict, Status)
+    assert verdict.enterprise == "E0001"
+    assert verdict.data.online is False
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind"),
+    [
+        ("hosiery/v1/E0001/M001/alert", TopicKind.ALERT),
+        ("hosiery/v1/_rejected", TopicKind.REJECTED),
+    ],
+)
+def test_own_topics_are_ignored(topic: str, kind: TopicKind) -> None:
+    assert Validator().validate(topic, b"anything", NOW) == Ignored(kind)
+
+
+def test_limits_are_configurable() -> None:
+    validator = Validator(Limits(max_future_ms=0, max_age_ms=10, max_payload_bytes=10_000))
+    verdict = validator.validate(TOPIC, payload(ts=NOW - 11), NOW)
+    assert isinstance(verdict, Rejection)
+    assert verdict.reason is Reason.TS_TOO_OLD
+
+
+def test_topic_cache_is_bounded() -> None:
+    validator = Validator(topic_cache_size=3)
+    for i in range(10):
+        validator.validate(f"hosiery/v1/E{i}/M001/counter", payload(), NOW)
+    assert len(validator._topics) <= 3
+
+
+@given(st.binary(max_size=300), st.text(max_size=80))
+def test_arbitrary_input_is_classified_never_raised(body: bytes, topic: str) -> None:
+    verdict = Validator().validate(topic, body, NOW)
+    assert isinstance(verdict, Reading | Status | Rejection | Ignored)
