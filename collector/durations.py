@@ -1,0 +1,38 @@
+"""Durations as people write them in options: ``90``, ``90s``, ``1.5s``, ``10m``, ``1h``, ``7d``."""
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_UNITS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|)\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds; a bare number is seconds. Raise ``ValueError`` for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - pydantic wants ValueError
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _RE.match(str(value))
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (examples: 90, 90s, 10m, 1h, 7d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"{value!r} is negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A pydantic field type: seconds, written as ``90``, ``90s``, ``10m``, ``1h`` or ``7d``."""
+
+
+def influx_duration(seconds: float) -> str:
+    """Format whole seconds as an InfluxQL duration literal (``7d``, ``36h``, ``90s``)."""
+    whole = int(seconds)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
