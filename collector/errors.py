@@ -1,0 +1,53 @@
+"""Exceptions of the :mod:`collector` package.
+
+Every message is one line an operator can act on; the command line prints it without a
+traceback.
+
+CollectorError
+ +-- StateError                   the state directory (journal, snapshot) cannot be used
+ +-- TimeSpecError                a time given on the command line is not a time
+ +-- InfluxError                  InfluxDB refused a request or answered something unexpected
+      +-- InfluxUnreachableError  no connection to InfluxDB, or no answer in time
+      +-- InfluxAuthError         credentials wrong or missing, or lacking a privilege (401, 403)
+      +-- InfluxSchemaError       database or retention policy missing and not creatable,
+      |                           or a schema statement failed
+      +-- InfluxQueryError        a query was refused or returned an error
+      +-- WriteAbortedError       stop was requested while a write was being retried;
+                                  the batch is not durably written and must not be acknowledged
+"""
+
+
+class CollectorError(Exception):
+    """Base class of the collector's errors."""
+
+
+class StateError(CollectorError):
+    """The collector's state directory cannot be locked, read or written."""
+
+
+class TimeSpecError(CollectorError, ValueError):
+    """A time on the command line is not RFC 3339, ``now``, ``now-1h``, ``-24h`` or epoch ms."""
+
+
+class InfluxError(CollectorError):
+    """InfluxDB refused a request or answered something unexpected."""
+
+
+class InfluxUnreachableError(InfluxError):
+    """No connection to InfluxDB, or no answer within the timeout."""
+
+
+class InfluxAuthError(InfluxError):
+    """InfluxDB rejected the credentials, or the user lacks a privilege (HTTP 401 or 403)."""
+
+
+class InfluxSchemaError(InfluxError):
+    """The database or retention policy is missing and could not be created, or altered."""
+
+
+class InfluxQueryError(InfluxError):
+    """A query was refused or one of its statements returned an error."""
+
+
+class WriteAbortedError(InfluxError):
+    """Stop was requested while a write was being retried: the batch must not be acknowledged."""
