@@ -1,0 +1,91 @@
+"""The collector's Prometheus metrics, registered in an injected registry.
+
+The pipeline counts per batch in plain integers and adds them here once per batch, so metrics
+cost nothing per message.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from collector.validate import Reason
+
+
+class CollectorMetrics:
+    """Every metric the collector exports, prefixed ``hosiery_collector_``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        p = "hosiery_collector"
+        self.received = Counter(
+            f"{p}_messages_received", "MQTT messages received", registry=registry
+        )
+        self.readings = Counter(
+            f"{p}_readings_written", "Readings durably written to InfluxDB", registry=registry
+        )
+        self.pairs = Counter(
+            f"{p}_pairs", "Pairs counted from accepted readings", registry=registry
+        )
+        self.rejected = Counter(
+            f"{p}_messages_rejected", "Messages rejected, by reason", ["reason"], registry=registry
+        )
+        for reason in Reason:
+            self.rejected.labels(reason.value)
+        self.duplicates = Counter(
+            f"{p}_duplicates_dropped",
+            "Readings already accounted (duplicates, redeliveries)",
+            registry=registry,
+        )
+        self.too_late = Counter(
+            f"{p}_late_readings_dropped",
+            "Readings older than the reorder window; their pairs were carried by later readings",
+            registry=registry,
+        )
+        self.resets = Counter(
+            f"{p}_counter_resets", "New boots of known machines (counter resets)", registry=registry
+        )
+        self.corrections = Counter(
+            f"{p}_corrections", "Stored readings corrected after a late reading", registry=registry
+        )
+        self.statuses = Counter(
+            f"{p}_gateway_status_messages",
+            "Gateway birth and Last Will messages",
+            registry=registry,
+        )
+        self.ignored = Counter(
+            f"{p}_messages_ignored", "Messages on the collector's own topics", registry=registry
+        )
+        self.batches = Counter(
+            f"{p}_write_batches", "Write batches, by outcome", ["outcome"], registry=registry
+        )
+        self.write_seconds = Histogram(
+            f"{p}_write_seconds",
+            "Time to write one batch durably (InfluxDB, then the state journal)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.write_retries = Counter(
+            f"{p}_write_retries",
+            "Failed InfluxDB write attempts that were retried",
+            registry=registry,
+        )
+        self.lines_dropped_by_influx = Counter(
+            f"{p}_lines_refused_by_influxdb",
+            "Lines InfluxDB refused permanently (partial writes); logged with its reason",
+            registry=registry,
+        )
+        self.buffer_depth = Gauge(
+            f"{p}_buffer_depth", "Messages received and not yet acknowledged", registry=registry
+        )
+        self.lag = Gauge(
+            f"{p}_consumer_lag_seconds",
+            "Now minus the machine timestamp of the newest reading in the last batch",
+            registry=registry,
+        )
+        self.machines = Gauge(f"{p}_machines_tracked", "Machines in the ledger", registry=registry)
+        self.mqtt_connected = Gauge(
+            f"{p}_mqtt_connected", "1 while connected to the broker", registry=registry
+        )
+        self.stale_acks = Counter(
+            f"{p}_acks_skipped",
+            "Acknowledgements skipped because the connection they belonged to was lost",
+            registry=registry,
+        )
+        self.checkpoints = Counter(f"{p}_checkpoints", "State snapshots written", registry=registry)

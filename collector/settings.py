@@ -1,0 +1,104 @@
+"""The collector's settings: one pydantic-settings class, from the command line and environment.
+
+Every option ``--mqtt-url`` is also the environment variable ``HOSIERY_MQTT_URL``.
+"""
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collector.durations import Duration
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{value!r} is not a URL like {schemes[0]}://HOST:PORT")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{value!r} has an invalid port") from exc
+    return value
+
+
+class CollectorSettings(BaseSettings):
+    """hosiery-collector: MQTT to InfluxDB with exact pair accounting."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOSIERY_",
+        cli_kebab_case=True,
+        cli_prog_name="hosiery-collector",
+        cli_implicit_flags=True,
+        frozen=True,
+        extra="forbid",
+    )
+
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883", description="broker, mqtt://HOST:PORT or mqtts://"
+    )
+    mqtt_username: str | None = Field(None, description="broker user")
+    mqtt_password: SecretStr | None = Field(None, description="broker password")
+    mqtt_client_id: str = Field(
+        "hosiery-collector",
+        description="fixed client id: the broker keeps this session's messages while it is down",
+    )
+    mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts:// brokers")
+    mqtt_session_expiry: Duration = Field(
+        86400.0, description="how long the broker keeps the session while the collector is down"
+    )
+    mqtt_receive_maximum: int = Field(
+        20000, ge=1, le=65535, description="unacknowledged messages the broker may send at once"
+    )
+    influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB, http://HOST:PORT")
+    influx_db: str = Field("hosiery", description="database (InfluxDB 2.x/3.x: the DBRP name)")
+    influx_username: str | None = Field(None, description="InfluxDB 1.x user")
+    influx_password: SecretStr | None = Field(None, description="InfluxDB 1.x password")
+    influx_token: SecretStr | None = Field(
+        None, description="InfluxDB 2.x/3.x token for the v1-compatible API"
+    )
+    influx_timeout: Duration = Field(10.0, description="timeout of one InfluxDB request")
+    raw_retention: Duration = Field(7 * 86400.0, description="how long raw readings are kept")
+    create_database: bool = Field(
+        default=True, description="create the database and retention policies when missing"
+    )
+    batch_size: int = Field(5000, ge=1, le=100_000, description="lines per InfluxDB write")
+    flush_interval: Duration = Field(1.0, description="write at least this often")
+    state_dir: Path = Field(
+        Path("var/collector"), description="accounting state (journal and snapshot); keep it"
+    )
+    checkpoint_interval: Duration = Field(300.0, description="how often to snapshot the state")
+    reorder_window: int = Field(
+        8, ge=1, le=1000, description="readings per boot kept for reordering"
+    )
+    max_future: Duration = Field(300.0, description="reject readings this far ahead of now")
+    max_age: Duration = Field(7 * 86400.0, description="reject readings older than this")
+    http_host: str = Field("127.0.0.1", description="address of /metrics and /healthz")
+    http_port: int = Field(
+        9108, ge=0, le=65535, description="port of /metrics and /healthz (0: any)"
+    )
+    log_format: Literal["json", "console"] = Field("console", description="log line format")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    shutdown_timeout: Duration = Field(
+        30.0, description="on SIGTERM, how long to try writing what is buffered"
+    )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        return _check_url(value, ("mqtt", "mqtts"))
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"))
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "CollectorSettings":
+        if self.influx_token is not None and self.influx_username is not None:
+            raise ValueError("give either --influx-token or --influx-username, not both")
+        if (self.mqtt_username is None) != (self.mqtt_password is None):
+            raise ValueError("--mqtt-username and --mqtt-password go together")
+        return self
