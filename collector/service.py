@@ -1,0 +1,184 @@
+"""The running collector: builds the pipeline from settings, starts it, stops it cleanly."""
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+import structlog
+from prometheus_client import CollectorRegistry
+from structlog.typing import FilteringBoundLogger
+
+from collector.accounting import Ledger
+from collector.durations import influx_duration
+from collector.http import MonitoringServer
+from collector.journal import Journal
+from collector.metrics import CollectorMetrics
+from collector.pipeline import Observer, Pipeline
+from collector.schema import default_schema
+from collector.settings import CollectorSettings
+from collector.sink import InfluxConfig, InfluxSink, RetryEvent, ensure_schema, make_client
+from collector.source import MqttSource, MqttSourceConfig
+from collector.validate import Limits, Validator
+
+UNHEALTHY_AFTER_S = 60.0
+
+
+def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
+    url = urlsplit(settings.mqtt_url)
+    tls = url.scheme == "mqtts"
+    return MqttSourceConfig(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or (8883 if tls else 1883),
+        client_id=settings.mqtt_client_id,
+        username=settings.mqtt_username,
+        password=(settings.mqtt_password.get_secret_value() if settings.mqtt_password else None),
+        session_expiry=int(settings.mqtt_session_expiry),
+        receive_maximum=settings.mqtt_receive_maximum,
+        tls_ca=settings.mqtt_ca_file,
+    )
+
+
+def influx_config(settings: CollectorSettings) -> InfluxConfig:
+    return InfluxConfig(
+        url=settings.influx_url,
+        database=settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password,
+        token=settings.influx_token,
+        timeout=settings.influx_timeout,
+    )
+
+
+class Collector:
+    """Everything one ``hosiery-collector`` process runs. ``start``, then ``stop``."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        observers: tuple[Observer, ...] = (),
+        log: FilteringBoundLogger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = CollectorMetrics(self.registry)
+        self.log: FilteringBoundLogger = log or structlog.get_logger("collector")
+        self.observers = observers
+        self.abandon = threading.Event()
+        self.journal = Journal(settings.state_dir)
+        self.influx = influx_config(settings)
+        self.schema = default_schema(settings.influx_db, influx_duration(settings.raw_retention))
+        self.http_client = make_client(self.influx)
+        self.sink = InfluxSink(
+            self.influx,
+            self.http_client,
+            schema=self.schema,
+            stop=self.abandon,
+            on_retry=self._on_retry,
+        )
+        self.source = MqttSource(mqtt_config(settings))
+        self.pipeline: Pipeline | None = None
+        self.http: MonitoringServer | None = None
+        self._started = False
+
+    def _on_retry(self, event: RetryEvent) -> None:
+        self.metrics.write_retries.inc()
+        if event.attempt == 1 or event.attempt % 10 == 0:
+            self.log.warning(
+                "InfluxDB write failed; retrying",
+                attempt=event.attempt,
+                delay=round(event.delay, 2),
+                reason=event.reason,
+            )
+
+    def start(self) -> None:
+        """Open the state, set up InfluxDB, connect to the broker, start the threads.
+
+        Raises a :class:`~collector.errors.CollectorError` with a one-line message when the
+        state directory, InfluxDB or the broker cannot be used.
+        """
+        s = self.settings
+        ledger = self.journal.open(Ledger(window=s.reorder_window))
+        try:
+            if s.create_database:
+                done = ensure_schema(self.http_client, self.influx, self.schema)
+                for statement in done:
+                    self.log.info("InfluxDB schema", statement=statement)
+            self.http = MonitoringServer(s.http_host, s.http_port, self.registry, self.health)
+            self.pipeline = Pipeline(
+                source=self.source,
+                sink=self.sink,
+                journal=self.journal,
+                ledger=ledger,
+                validator=Validator(
+                    Limits(max_future_ms=int(s.max_future * 1000), max_age_ms=int(s.max_age * 1000))
+                ),
+                metrics=self.metrics,
+                batch_size=s.batch_size,
+                flush_interval=s.flush_interval,
+                checkpoint_interval=s.checkpoint_interval,
+                observers=self.observers,
+                abandon=self.abandon,
+                log=self.log,
+            )
+            self.source.start()
+            self.pipeline.start()
+            self.http.start()
+        except BaseException:
+            self._close()
+            raise
+        self._started = True
+        self.metrics.machines.set(len(ledger))
+        self.log.info(
+            "collector started",
+            mqtt=self.source.config.url,
+            influxdb=s.influx_url,
+            database=s.influx_db,
+            machines_in_state=len(ledger),
+            journal_replayed=self.journal.replayed,
+            http=f"http://{s.http_host}:{self.http.port}",
+        )
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        pipeline = self.pipeline
+        connected = self.source.connected
+        self.metrics.mqtt_connected.set(1 if connected else 0)
+        failing_since = pipeline.write_failing_since_ns if pipeline else 0
+        failing_for = (time.time_ns() - failing_since) / 1e9 if failing_since else 0.0
+        stats = self.source.stats()
+        alive = pipeline is not None and pipeline.failed is None
+        ok = alive and failing_for < UNHEALTHY_AFTER_S and connected
+        return ok, {
+            "mqtt_connected": connected,
+            "influxdb_failing_for_s": round(failing_for, 1),
+            "buffered": (pipeline.buffered if pipeline else 0) + stats.intake_depth,
+            "pipeline_alive": alive,
+        }
+
+    def stop(self) -> bool:
+        """Stop intake, write and acknowledge what is buffered, disconnect.
+
+        Returns whether everything buffered was written; what was not is redelivered by the
+        broker on the next start.
+        """
+        if not self._started:
+            return True
+        self._started = False
+        complete = True
+        if self.pipeline is not None:
+            complete = self.pipeline.stop(self.settings.shutdown_timeout)
+            if complete:
+                self.journal.checkpoint(self.pipeline.ledger)
+        self._close()
+        self.log.info("collector stopped", complete=complete)
+        return complete
+
+    def _close(self) -> None:
+        self.source.stop()
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        self.sink.close()
+        self.http_client.close()
+        self.journal.close()
