@@ -1,0 +1,158 @@
+"""Line protocol for the storage schema (``docs/schema.md``): one function per kind of point.
+
+:func:`production_line` and :func:`pairs_correction_line` are on the hot path. They trust their
+arguments: identifiers, ``boot`` and ``style`` were validated by the contract
+(``[A-Za-z0-9_-]``), so they need no escaping, and numbers are numbers. The functions for
+rejected input take arbitrary text and escape it, so nothing they are given can produce more
+than one line or change the meaning of one.
+
+InfluxDB's escaping rules (1.x line protocol):
+
+* measurement: ``,`` and space;
+* tag keys, tag values, field keys: ``,``, ``=`` and space (a backslash is kept as is, so a tag
+  value ending in a backslash, or holding a newline, cannot be written at all);
+* string field values: in double quotes, with ``"`` and ``\\`` escaped;
+* integers carry an ``i`` suffix; floats are plain numbers; booleans ``true``/``false``.
+"""
+
+import base64
+import re
+
+PRODUCTION = "production"
+REJECTED = "rejected"
+GATEWAY = "gateway"
+
+MAX_TEXT_CHARS = 1024
+"""Longest ``topic`` and ``detail`` stored for a rejected message (longer text is cut)."""
+MAX_PAYLOAD_BYTES = 1024
+"""Most bytes of a rejected payload that are stored (``payload_size`` keeps the full size)."""
+MAX_TAG_CHARS = 64
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+# Characters that end a line for some reader (str.splitlines, InfluxDB's "\n"), other control
+# characters, and lone surrogates (not encodable as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")
+
+
+def production_time_ns(ts_ms: int, seq: int) -> int:
+    """The point time of a reading: its millisecond stamp plus ``seq`` modulo 10^6, in ns.
+
+    Readings stamped in the same millisecond stay distinct points; a redelivered reading gets the
+    same time as its first delivery and overwrites itself.
+    """
+    return ts_ms * 1_000_000 + seq % 1_000_000
+
+
+def production_line(
+    enterprise: str,
+    machine: str,
+    ts_ms: int,
+    seq: int,
+    boot: str,
+    pairs: int,
+    pairs_total: int,
+    state: str,
+    style: str | None,
+    rpm: float | None,
+) -> str:
+    """A ``production`` point for a validated reading (no trailing newline)."""
+    if style is None:
+        extra = "" if rpm is None else f",rpm={rpm!r}"
+    elif rpm is None:
+        extra = f',style="{style}"'
+    else:
+        extra = f',style="{style}",rpm={rpm!r}'
+    return (
+        f"production,enterprise={enterprise},machine={machine} "
+        f'pairs={pairs}i,pairs_total={pairs_total}i,seq={seq}i,boot="{boot}",state="{state}"'
+        f"{extra} {ts_ms * 1_000_000 + seq % 1_000_000}"
+    )
+
+
+def pairs_correction_line(enterprise: str, machine: str, time_ns: int, pairs: int) -> str:
+    """A line rewriting only ``pairs`` of the stored point at ``time_ns`` (other fields stay)."""
+    return f"production,enterprise={enterprise},machine={machine} pairs={pairs}i {time_ns}"
+
+
+def gateway_line(enterprise: str, online: bool, time_ns: int) -> str:  # noqa: FBT001 - a field value
+    """A ``gateway`` point: whether the enterprise's gateway is connected."""
+    return f"gateway,enterprise={enterprise} online={'true' if online else 'false'} {time_ns}"
+
+
+def escape_measurement(name: str) -> str:
+    """Escape a measurement name (``,`` and space)."""
+    return name.translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key (``,``, ``=`` and space).
+
+    The text must be non-empty, hold no newline and not end with a backslash: InfluxDB has no
+    escape for those. Use :func:`tag_value` for text from outside.
+    """
+    return text.translate(_KEY_ESCAPES)
+
+
+def escape_string(text: str) -> str:
+    """Escape a string field value's ``"`` and ``\\`` (without the surrounding quotes)."""
+    return text.translate(_STRING_ESCAPES)
+
+
+def _show(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, control characters written as ``\\xNN``/``\\uNNNN``.
+
+    The result holds nothing that ends a line and is valid UTF-8; escape it with
+    :func:`escape_string` before putting it between quotes.
+    """
+    return _UNPRINTABLE.sub(_show, text[:limit])
+
+
+def tag_value(text: str) -> str:
+    """A safe tag value for untrusted text: ``[A-Za-z0-9_.:/-]``, others become ``_``.
+
+    Cut to 64 characters; empty text becomes ``unknown``. Such a value needs no escaping.
+    """
+    return _TAG_UNSAFE.sub("_", text[:MAX_TAG_CHARS]) or "unknown"
+
+
+def encode_payload(payload: bytes | str) -> tuple[str, str]:
+    """Return ``(text, encoding)`` storing at most :data:`MAX_PAYLOAD_BYTES` of ``payload``.
+
+    Printable UTF-8 is kept as text (``utf-8``, cut at a character boundary); anything else is
+    base64 of the first bytes (``base64``), so the stored payload always decodes back exactly.
+    """
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if _UNPRINTABLE.search(text) is None:
+            return data[:MAX_PAYLOAD_BYTES].decode("utf-8", "ignore"), "utf-8"
+    return base64.b64encode(data[:MAX_PAYLOAD_BYTES]).decode("ascii"), "base64"
+
+
+def rejected_line(reason: str, topic: str, detail: str, payload: bytes | str, time_ns: int) -> str:
+    """A ``rejected`` point; every argument but ``time_ns`` may be arbitrary (untrusted) text.
+
+    Fields: ``topic`` and ``detail`` (printable, cut to 1024 characters), ``payload`` and
+    ``payload_encoding`` (see :func:`encode_payload`), ``payload_size`` (bytes received).
+    """
+    size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
+    text, encoding = encode_payload(payload)
+    return (
+        f"rejected,reason={tag_value(reason)} "
+        f'topic="{escape_string(printable(topic))}",'
+        f'detail="{escape_string(printable(detail))}",'
+        f'payload="{escape_string(text)}",payload_encoding="{encoding}",'
+        f"payload_size={size}i {time_ns}"
+    )

@@ -1,0 +1,224 @@
+"""Line protocol of the storage schema: exact lines, escaping, and hostile input in rejections."""
+
+import base64
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.lines import (
+    MAX_PAYLOAD_BYTES,
+    MAX_TEXT_CHARS,
+    encode_payload,
+    escape_key,
+    escape_measurement,
+    escape_string,
+    gateway_line,
+    pairs_correction_line,
+    printable,
+    production_line,
+    production_time_ns,
+    rejected_line,
+    tag_value,
+)
+from contract import MachineState
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, object], int]:
+    """A reference parser for the subset of line protocol the collector writes."""
+    i, n = 0, len(line)
+
+    def key_until(stops: str) -> str:
+        nonlocal i
+        out = []
+        while i < n and line[i] not in stops:
+            if line[i] == "\\" and i + 1 < n and line[i + 1] in ",= ":
+                i += 1
+            out.append(line[i])
+            i += 1
+        return "".join(out)
+
+    measurement = key_until(", ")
+    tags = {}
+    while line[i] == ",":
+        i += 1
+        key = key_until("=")
+        i += 1
+        tags[key] = key_until(", ")
+    assert line[i] == " "
+    i += 1
+    fields: dict[str, object] = {}
+    while True:
+        key = key_until("=")
+        i += 1
+        if line[i] == '"':
+            i += 1
+            out = []
+            while line[i] != '"':
+                if line[i] == "\\" and line[i + 1] in '\\"':
+                    i += 1
+                out.append(line[i])
+                i += 1
+            i += 1
+            fields[key] = "".join(out)
+        else:
+            start = i
+            while line[i] not in ", ":
+                i += 1
+            raw = line[start:i]
+            if raw.endswith("i"):
+                fields[key] = int(raw[:-1])
+            elif raw in ("true", "false"):
+                fields[key] = raw == "true"
+            else:
+                fields[key] = float(raw)
+        if line[i] == " ":
+            break
+        i += 1
+    return measurement, tags, fields, int(line[i + 1 :])
+
+
+def test_production_line_has_every_field_and_the_derived_time() -> None:
+    line = production_line(
+        "ent-1", "m_7", 1_700_000_000_123, 42, "b0", 3, 1200, MachineState.RUNNING, "terry", 812.5
+    )
+    assert line == (
+        "production,enterprise=ent-1,machine=m_7 "
+        'pairs=3i,pairs_total=1200i,seq=42i,boot="b0",state="running",style="terry",rpm=812.5 '
+        "1700000000123000042"
+    )
+
+
+def test_production_line_leaves_out_missing_style_and_rpm() -> None:
+    bare = production_line("e", "m", 5, 1, "b", 0, 0, "idle", None, None)
+    assert bare == (
+        "production,enterprise=e,machine=m "
+        'pairs=0i,pairs_total=0i,seq=1i,boot="b",state="idle" 5000001'
+    )
+    assert production_line("e", "m", 5, 1, "b", 0, 0, "idle", "s", None).endswith(
+        ',state="idle",style="s" 5000001'
+    )
+    assert production_line("e", "m", 5, 1, "b", 0, 0, "idle", None, 3.0).endswith(
+        ',state="idle",rpm=3.0 5000001'
+    )
+
+
+def test_an_integer_rpm_is_still_written_as_a_float() -> None:
+    line = production_line("e", "m", 5, 1, "b", 0, 0, "idle", None, 1200)  # type: ignore[arg-type]
+    assert parse_line(line)[2]["rpm"] == 1200.0
+    assert ",rpm=1200 " in line  # no "i" suffix: InfluxDB reads a float
+
+
+def test_time_keeps_readings_of_one_millisecond_apart_and_wraps_seq() -> None:
+    assert production_time_ns(1000, 0) == 1_000_000_000
+    assert production_time_ns(1000, 1) == 1_000_000_001
+    assert production_time_ns(1000, 999_999) == 1_000_999_999
+    assert production_time_ns(1000, 1_000_000) == 1_000_000_000
+    assert production_time_ns(1000, 1_000_007) == 1_000_000_007
+    line = production_line("e", "m", 1000, 1_000_007, "b", 0, 0, "off", None, None)
+    assert line.endswith(" 1000000007")
+
+
+def test_correction_line_carries_only_pairs() -> None:
+    assert pairs_correction_line("e", "m", 1_000_000_007, 4) == (
+        "production,enterprise=e,machine=m pairs=4i 1000000007"
+    )
+
+
+def test_gateway_line() -> None:
+    assert gateway_line("ent", True, 12) == "gateway,enterprise=ent online=true 12"
+    assert gateway_line("ent", False, 13) == "gateway,enterprise=ent online=false 13"
+
+
+def test_escaping_rules() -> None:
+    assert escape_measurement("a b,c=d") == r"a\ b\,c=d"
+    assert escape_key("a b,c=d") == r"a\ b\,c\=d"
+    assert escape_string('say "hi" \\o/') == r"say \"hi\" \\o/"
+
+
+def test_printable_shows_control_characters_and_cuts() -> None:
+    assert printable("a\nb\r\x00\x85\u2028\ud800") == r"a\x0ab\x0d\x00\x85\u2028\ud800"
+    assert printable("x" * 5000) == "x" * MAX_TEXT_CHARS
+
+
+def test_tag_value_keeps_codes_and_replaces_everything_else() -> None:
+    assert tag_value("malformed_json") == "malformed_json"
+    assert tag_value("a b,c=d\\\n") == "a_b_c_d__"
+    assert tag_value("") == "unknown"
+    assert len(tag_value("r" * 500)) == 64
+
+
+def test_payload_is_text_when_printable_utf8_else_base64() -> None:
+    assert encode_payload(b'{"ts": 1}') == ('{"ts": 1}', "utf-8")
+    assert encode_payload('{"é": "ü"}') == ('{"é": "ü"}', "utf-8")
+    assert encode_payload(b"\xff\xfe") == (base64.b64encode(b"\xff\xfe").decode(), "base64")
+    assert encode_payload(b'{\n"a": 1}') == (base64.b64encode(b'{\n"a": 1}').decode(), "base64")
+
+
+def test_long_payload_is_cut_at_a_character_boundary() -> None:
+    payload = ("é" * 1000).encode()  # 2000 bytes, 2 bytes per character
+    text, encoding = encode_payload(payload + b"x")
+    assert encoding == "utf-8"
+    assert text == "é" * (MAX_PAYLOAD_BYTES // 2)
+    text, encoding = encode_payload(b"a" + payload)  # the cut falls inside a character
+    assert encoding == "utf-8"
+    assert text == "a" + "é" * ((MAX_PAYLOAD_BYTES - 1) // 2)
+    binary = bytes(range(256)) * 8
+    text, encoding = encode_payload(binary)
+    assert encoding == "base64"
+    assert base64.b64decode(text) == binary[:MAX_PAYLOAD_BYTES]
+
+
+def test_rejected_line_fields() -> None:
+    line = rejected_line("malformed_json", "hosiery/v1/e/m/counter", 'bad "json"', b"\xff{", 77)
+    measurement, tags, fields, time_ns = parse_line(line)
+    assert (measurement, tags, time_ns) == ("rejected", {"reason": "malformed_json"}, 77)
+    assert fields == {
+        "topic": "hosiery/v1/e/m/counter",
+        "detail": 'bad "json"',
+        "payload": base64.b64encode(b"\xff{").decode(),
+        "payload_encoding": "base64",
+        "payload_size": 2,
+    }
+
+
+def test_rejected_line_survives_a_hostile_string_that_ends_in_a_backslash() -> None:
+    line = rejected_line("r", 'topic" x=1i\\', "d\\", 'p\\"\\', 1)
+    assert parse_line(line)[2] == {
+        "topic": 'topic" x=1i\\',
+        "detail": "d\\",
+        "payload": 'p\\"\\',
+        "payload_encoding": "utf-8",
+        "payload_size": 4,
+    }
+
+
+def _decode(text: object, encoding: object) -> bytes:
+    assert isinstance(text, str)
+    return base64.b64decode(text) if encoding == "base64" else text.encode()
+
+
+@given(
+    reason=st.text(),
+    topic=st.text(),
+    detail=st.text(),
+    payload=st.one_of(st.binary(max_size=3000), st.text(max_size=1500)),
+    time_ns=st.integers(min_value=0, max_value=2**62),
+)
+def test_any_rejection_is_one_line_that_parses_back(
+    reason: str, topic: str, detail: str, payload: bytes | str, time_ns: int
+) -> None:
+    line = rejected_line(reason, topic, detail, payload, time_ns)
+    assert len(line.splitlines()) == 1
+    assert "\n" not in line
+    line.encode("utf-8")  # strict: no lone surrogates
+    measurement, tags, fields, parsed_time = parse_line(line)
+    assert measurement == "rejected"
+    assert tags == {"reason": tag_value(reason)}
+    assert parsed_time == time_ns
+    assert fields["topic"] == printable(topic)
+    assert fields["detail"] == printable(detail)
+    raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    assert fields["payload_size"] == len(raw)
+    stored = _decode(fields["payload"], fields["payload_encoding"])
+    assert raw.startswith(stored)
+    assert len(stored) >= min(len(raw), MAX_PAYLOAD_BYTES) - 3
