@@ -14,6 +14,11 @@ CollectorError
       +-- InfluxQueryError        a query was refused or returned an error
       +-- WriteAbortedError       stop was requested while a write was being retried;
                                   the batch is not durably written and must not be acknowledged
+ +-- MqttError                    the MQTT broker cannot be used (raised at start-up only;
+      |                           later connection losses are handled by reconnecting)
+      +-- MqttUnavailableError    no connection to the broker, or no answer in time
+      +-- MqttRefusedError        the broker refused the connection (credentials, not
+                                  authorized) or the subscription
 """
 
 
@@ -51,3 +56,18 @@ class InfluxQueryError(InfluxError):
 
 class WriteAbortedError(InfluxError):
     """Stop was requested while a write was being retried: the batch must not be acknowledged."""
+
+
+# --- MQTT source (collector.source) ---
+
+
+class MqttError(CollectorError):
+    """The MQTT broker cannot be used."""
+
+
+class MqttUnavailableError(MqttError):
+    """No connection to the MQTT broker, or no answer within the timeout."""
+
+
+class MqttRefusedError(MqttError):
+    """The MQTT broker refused the connection or the subscription."""
