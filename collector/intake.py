@@ -1,0 +1,123 @@
+"""The handoff between the MQTT network thread and the pipeline worker.
+
+The network thread appends every received message to an :class:`Intake`; one pipeline worker
+takes them out in batches with :meth:`Intake.drain`. The append path is what the network thread
+pays per message, so it is a ``deque.append`` and two attribute reads; a lock and an event are
+touched only when the worker is asleep waiting for work or the buffer is full.
+
+Bounded, blocking when full
+---------------------------
+For QoS 1 the broker never has more than the collector's MQTT ``ReceiveMaximum`` messages
+unacknowledged, and a message leaves that window only when the pipeline acknowledges it, so
+QoS 1 traffic alone can never fill an intake whose capacity is at least ``ReceiveMaximum``.
+Only QoS 0 messages, which ``ReceiveMaximum`` does not limit, can fill it. When it is full,
+:meth:`Intake.put` blocks the network thread until the worker makes room: dropping instead would
+lose messages without a trace, and growing without a limit would turn a stalled database into
+an out-of-memory kill. While the network thread is blocked it cannot answer keep-alives; if the
+worker stays stalled for longer than 1.5 keep-alive periods the broker closes the connection,
+unacknowledged QoS 1 messages stay queued in the persistent session, and the source reconnects
+once the worker moves again.
+"""
+
+import threading
+import time
+from collections import deque
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Intake(Generic[T]):
+    """A bounded FIFO with one producer (the network thread) and one consumer (the worker).
+
+    ``put`` and ``drain`` must each be called from a single thread; ``close`` from any thread.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"intake capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+        self._items: deque[T] = deque()
+        self._ready = threading.Event()
+        self._waiting = False
+        self._room = threading.Condition(threading.Lock())
+        self._producer_blocked = False
+        self._closed = False
+        self.blocked_puts = 0
+        """How many times ``put`` found the intake full and had to wait (for metrics)."""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, item: T) -> None:
+        """Append ``item``; block while the intake is full (see the module docstring).
+
+        After :meth:`close` it never blocks: items are still appended, so nothing that arrives
+        during shutdown is dropped on the floor, but nobody is expected to drain them.
+        """
+        items = self._items
+        if len(items) >= self.capacity and not self._closed:
+            self._wait_for_room()
+        items.append(item)
+        # The worker sets ``_waiting`` before it checks for items, and this runs after the
+        # append, so either the worker sees the item or this sees ``_waiting`` and wakes it.
+        if self._waiting:
+            self._ready.set()
+
+    def _wait_for_room(self) -> None:
+        with self._room:
+            self.blocked_puts += 1
+            self._producer_blocked = True
+            try:
+                while len(self._items) >= self.capacity and not self._closed:
+                    self._room.wait()
+            finally:
+                self._producer_blocked = False
+
+    def drain(self, max_items: int, timeout: float) -> list[T]:
+        """Take up to ``max_items`` items, oldest first.
+
+        Waits up to ``timeout`` seconds for the first item, then returns what is there without
+        waiting for more; returns an empty list if nothing arrived in time or the intake is
+        closed and empty.
+        """
+        if max_items < 1:
+            raise ValueError(f"max_items must be at least 1, not {max_items}")
+        items = self._items
+        if not items:
+            self._wait_for_items(timeout)
+        count = min(max_items, len(items))
+        batch = [items.popleft() for _ in range(count)]
+        if count and self._producer_blocked:
+            with self._room:
+                self._room.notify()
+        return batch
+
+    def _wait_for_items(self, timeout: float) -> None:
+        items = self._items
+        deadline = time.monotonic() + timeout
+        try:
+            while not items and not self._closed:
+                # Clear first, then announce, then look: a ``set`` from a ``put`` that ran
+                # before the clear is matched by the item that this check then finds.
+                self._ready.clear()
+                self._waiting = True
+                if items:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+        finally:
+            self._waiting = False
+
+    def close(self) -> None:
+        """Wake a blocked ``put`` and a waiting ``drain``; neither blocks afterwards."""
+        self._closed = True
+        with self._room:
+            self._room.notify_all()
+        self._ready.set()
