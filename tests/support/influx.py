@@ -1,0 +1,27 @@
+"""Reading back what the collector stored, through InfluxDB's query API."""
+
+from typing import Any
+
+import httpx
+
+
+def query(url: str, db: str, q: str) -> list[dict[str, Any]]:
+    """Run ``q``; return the series of the first statement (empty list when there are none)."""
+    resp = httpx.post(f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": q}, timeout=30)
+    resp.raise_for_status()
+    result = resp.json()["results"][0]
+    if "error" in result:
+        raise AssertionError(f"query failed: {result['error']}: {q}")
+    series: list[dict[str, Any]] = result.get("series", [])
+    return series
+
+
+def pairs_by_machine(url: str, db: str) -> dict[tuple[str, str], int]:
+    """SUM("pairs") of every machine, over all time."""
+    rows = query(url, db, 'SELECT sum("pairs") FROM "production" GROUP BY "enterprise", "machine"')
+    return {(s["tags"]["enterprise"], s["tags"]["machine"]): int(s["values"][0][1]) for s in rows}
+
+
+def count(url: str, db: str, measurement: str, field: str) -> int:
+    rows = query(url, db, f'SELECT count("{field}") FROM "{measurement}"')
+    return int(rows[0]["values"][0][1]) if rows else 0
