@@ -53,6 +53,11 @@ class Intake(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def consumer_waiting(self) -> bool:
+        """Whether the consumer is asleep in :meth:`drain`, waiting for the first item."""
+        return self._waiting
+
     def put(self, item: T) -> None:
         """Append ``item``; block while the intake is full (see the module docstring).
 
@@ -106,7 +111,7 @@ class Intake(Generic[T]):
                 # before the clear is matched by the item that this check then finds.
                 self._ready.clear()
                 self._waiting = True
-                if items:
+                if items or self._closed:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
