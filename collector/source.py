@@ -290,6 +290,7 @@ class MqttSource:
             )
         except OSError as exc:
             self._starting = False
+            self._stopping = True
             raise MqttUnavailableError(
                 f"cannot connect to {config.url}: {_describe(exc)}"
             ) from None
@@ -458,7 +459,9 @@ class MqttSource:
     ) -> None:
         try:
             if reason_code.is_failure:
-                self._refused(client, f"{self.config.url}: {_reason(reason_code)}")
+                self._refused(
+                    client, f"{self.config.url} refused the connection: {_reason(reason_code)}"
+                )
                 return
             with self._ack_lock:
                 self._generation += 1
@@ -500,7 +503,8 @@ class MqttSource:
             if code.is_failure:
                 self._refused(
                     client,
-                    f"{self.config.url}: subscription to {SUBSCRIPTION} refused: {_reason(code)}",
+                    f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "
+                    f"{_reason(code)}",
                 )
                 return
             if code.value < self.config.qos:
