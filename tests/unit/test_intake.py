@@ -90,15 +90,20 @@ def test_close_releases_a_blocked_producer_and_a_waiting_consumer() -> None:
 def test_a_fast_producer_and_a_slow_consumer_lose_and_reorder_nothing() -> None:
     n = 20_000
     intake: Intake[int] = Intake(64)
-    producer = threading.Thread(target=lambda: [intake.put(i) for i in range(n)])
+
+    def produce() -> None:
+        for i in range(n):
+            intake.put(i)
+
+    producer = threading.Thread(target=produce)
     producer.start()
     received: list[int] = []
-    wait_until(
-        lambda: bool(received.extend(intake.drain(50, timeout=0.5))) or len(received) >= n,
-        60,
-        interval=0,
-        what="all items drained",
-    )
+
+    def drained_all() -> bool:
+        received.extend(intake.drain(50, timeout=0.5))
+        return len(received) >= n
+
+    wait_until(drained_all, 60, interval=0, what="all items drained")
     producer.join(10)
     assert received == list(range(n))
 
