@@ -1,0 +1,490 @@
+"""Writing line protocol to InfluxDB's v1 ``/write`` API, and setting up the database.
+
+:class:`InfluxSink` sends one batch per :meth:`InfluxSink.write` call and keeps no buffer of its
+own: the pipeline batches, the sink delivers or says exactly why it could not.
+
+* 2xx: every line is written.
+* Connection errors, timeouts, 5xx and 429: retried with capped, jittered exponential backoff
+  until the batch is written or the stop event is set; then :class:`WriteAbortedError` is raised
+  and the batch must not be acknowledged. Retrying is safe because a point written twice
+  overwrites itself (see ``docs/schema.md``), even when a timed-out request did get through.
+* 400 ``partial write``: the good lines are written; the dropped ones are counted from the
+  server's message and reported in :attr:`WriteResult.dropped_lines`. 400 without ``partial
+  write`` (and any other 4xx not listed here): every line is dropped. Sending them again cannot
+  succeed, so these are results, not exceptions.
+* 404 (database not found) or 500 ``retention policy not found``: the schema is created once,
+  then the write is retried; a second miss raises :class:`InfluxSchemaError`.
+* 413 (body too large): the batch is split in halves, each written (and split) on its own.
+* 401 and 403: :class:`InfluxAuthError`.
+"""
+
+import base64
+import gzip
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from collector.errors import (
+    InfluxAuthError,
+    InfluxError,
+    InfluxQueryError,
+    InfluxSchemaError,
+    InfluxUnreachableError,
+    WriteAbortedError,
+)
+from collector.schema import (
+    RAW,
+    ExistingPolicy,
+    Name,
+    Schema,
+    ServerState,
+    default_schema,
+    parse_duration_ns,
+    plan,
+)
+
+
+class InfluxConfig(BaseModel):
+    """Where and how to reach InfluxDB.
+
+    Authenticate with ``username``/``password`` (InfluxDB 1.x, sent as HTTP basic auth) or with
+    ``token`` (InfluxDB 2.x/3.x v1-compatible API, sent as ``Authorization: Token ...``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = "http://127.0.0.1:8086"
+    database: Name = "hosiery"
+    retention_policy: Name | None = RAW
+    """Written with ``rp=``; ``None`` writes to the database's default retention policy."""
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to connect, and to wait for each answer."""
+    gzip: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        url = httpx.URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Self:
+        if self.token is not None and (self.username is not None or self.password is not None):
+            raise ValueError("give either a token or a username and password, not both")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers carrying the credentials (empty without credentials)."""
+        if self.token is not None:
+            return {"Authorization": f"Token {self.token.get_secret_value()}"}
+        if self.username is not None:
+            password = "" if self.password is None else self.password.get_secret_value()
+            pair = base64.b64encode(f"{self.username}:{password}".encode()).decode("ascii")
+            return {"Authorization": f"Basic {pair}"}
+        return {}
+
+    def who(self) -> str:
+        """How the credentials are named in error messages (never the secret)."""
+        if self.token is not None:
+            return "the token"
+        if self.username is not None:
+            return f"user {self.username!r}"
+        return "anonymous access"
+
+
+class Backoff(NamedTuple):
+    """Delays between attempts: ``initial * multiplier**(n-1)``, capped, then jittered.
+
+    The jitter takes the delay down by up to ``jitter`` of itself, so writers that failed
+    together do not retry together. A ``Retry-After`` answer (429, 503) is honoured up to
+    ``max_retry_after`` seconds.
+    """
+
+    initial: float = 0.1
+    maximum: float = 10.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    max_retry_after: float = 60.0
+
+    def delay(self, failures: int, rand: float) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row; ``rand`` is in [0, 1)."""
+        base = min(self.maximum, self.initial * self.multiplier ** min(failures - 1, 64))
+        return base * (1.0 - self.jitter * rand)
+
+
+class WriteResult(NamedTuple):
+    """What one :meth:`InfluxSink.write` did. ``lines - dropped_lines`` lines are written."""
+
+    lines: int
+    bytes: int
+    """Size of the uncompressed body."""
+    attempts: int
+    """HTTP requests made, including retries and the halves of a split batch."""
+    seconds: float
+    dropped_lines: int
+    """Lines InfluxDB refused for good (as counted from its answer); 0 when all were written."""
+    error: str | None
+    """InfluxDB's message when lines were dropped."""
+
+    @property
+    def written(self) -> int:
+        return self.lines - self.dropped_lines
+
+
+class RetryEvent(NamedTuple):
+    """Reported to ``on_retry`` after each failed attempt, before waiting ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    reason: str
+
+
+def make_client(config: InfluxConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An HTTP client for ``config`` (``transport`` replaces the network in tests)."""
+    return httpx.Client(timeout=config.timeout, transport=transport)
+
+
+def _raw_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    return str(body.get("error", body)) if isinstance(body, dict) else str(body)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(response: httpx.Response) -> str:
+    """InfluxDB's error message, on one line and cut to a readable length."""
+    return _one_line(_raw_message(response)) or response.reason_phrase
+
+
+def _unreachable(config: InfluxConfig, exc: httpx.TransportError) -> InfluxUnreachableError:
+    what = "no answer in time from" if isinstance(exc, httpx.TimeoutException) else "cannot reach"
+    return InfluxUnreachableError(f"{what} InfluxDB at {config.url}: {exc or type(exc).__name__}")
+
+
+def _auth_error(config: InfluxConfig, status: int, message: str) -> InfluxAuthError:
+    return InfluxAuthError(
+        f"InfluxDB at {config.url} refused {config.who()} (HTTP {status}): {message}"
+    )
+
+
+def query(
+    client: httpx.Client, config: InfluxConfig, statement: str, *, database: str | None = None
+) -> list[dict[str, Any]]:
+    """Run InfluxQL ``statement`` (POST ``/query``, ``epoch=ms``); return its ``results``.
+
+    Raises :class:`InfluxUnreachableError`, :class:`InfluxAuthError`, or
+    :class:`InfluxQueryError` when the query or any statement in it failed.
+    """
+    data = {"q": statement, "epoch": "ms"}
+    if database is not None:
+        data["db"] = database
+    try:
+        response = client.post(
+            f"{config.url}/query", data=data, headers=config.headers(), timeout=config.timeout
+        )
+    except httpx.TransportError as exc:
+        raise _unreachable(config, exc) from exc
+    status = response.status_code
+    if status in (401, 403):
+        raise _auth_error(config, status, _message(response))
+    if status != 200:
+        raise InfluxQueryError(
+            f"InfluxDB at {config.url} refused {statement[:120]!r} (HTTP {status}): "
+            f"{_message(response)}"
+        )
+    try:
+        results: list[dict[str, Any]] = response.json()["results"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InfluxQueryError(f"InfluxDB at {config.url} answered no query results") from exc
+    for result in results:
+        if "error" in result:
+            raise InfluxQueryError(f"InfluxDB: {statement[:120]!r}: {result['error']}")
+    return results
+
+
+def _rows(result: dict[str, Any]) -> list[list[Any]]:
+    return [row for series in result.get("series", ()) for row in series.get("values") or ()]
+
+
+def read_state(client: httpx.Client, config: InfluxConfig, database: str) -> ServerState:
+    """What the server has of ``database``: whether it exists, its policies and queries."""
+    databases = {row[0] for row in _rows(query(client, config, "SHOW DATABASES")[0])}
+    if database not in databases:
+        return ServerState(database_exists=False, retention_policies={}, continuous_queries={})
+    policies = {}
+    result = query(client, config, f'SHOW RETENTION POLICIES ON "{database}"')[0]
+    for series in result.get("series", ()):
+        columns = series["columns"]
+        for row in series.get("values") or ():
+            item = dict(zip(columns, row, strict=True))
+            policies[item["name"]] = ExistingPolicy(
+                duration_ns=parse_duration_ns(item["duration"]),
+                shard_duration_ns=parse_duration_ns(item["shardGroupDuration"]),
+                default=bool(item["default"]),
+            )
+    queries = {}
+    for series in query(client, config, "SHOW CONTINUOUS QUERIES")[0].get("series", ()):
+        if series.get("name") == database:
+            queries.update({row[0]: row[1] for row in series.get("values") or ()})
+    return ServerState(True, policies, queries)
+
+
+def ensure_schema(client: httpx.Client, config: InfluxConfig, schema: Schema) -> list[str]:
+    """Create or alter what ``schema`` declares; return the statements run (empty: nothing to do).
+
+    Idempotent; safe when another process sets up the same schema at the same time.
+    """
+    executed: list[str] = []
+    for _ in range(3):
+        statements = plan(schema, read_state(client, config, schema.database))
+        if not statements:
+            return executed
+        for statement in statements:
+            try:
+                query(client, config, statement)
+            except InfluxQueryError as exc:
+                if "already exists" in str(exc):
+                    break  # someone else got there first: look again
+                raise InfluxSchemaError(f"cannot set up the schema: {exc}") from exc
+            executed.append(statement)
+    statements = plan(schema, read_state(client, config, schema.database))
+    if statements:
+        raise InfluxSchemaError(f"the schema on {config.url} still differs: {statements[0]}")
+    return executed
+
+
+_PARSE_FAILURE = re.compile(r"(?:^|\n)(?:partial write: )?unable to parse '")
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+
+def dropped_lines(message: str, lines: int) -> int:
+    """How many of ``lines`` a 400 answer says were not written.
+
+    A ``partial write`` lists each unparsable line and ends with ``dropped=N`` for the points
+    refused after parsing (field type conflicts, points outside the retention policy); InfluxDB
+    1.x reports only the latter when both happen in one request. Without ``partial write``
+    nothing was written.
+    """
+    if "partial write" not in message:
+        return lines
+    counts = _DROPPED.findall(message)
+    dropped = len(_PARSE_FAILURE.findall(message)) + (int(counts[-1]) if counts else 0)
+    return min(dropped, lines)
+
+
+def _count_lines(body: bytes) -> int:
+    return body.count(b"\n") + (0 if body.endswith(b"\n") else 1) if body else 0
+
+
+class _Progress:
+    __slots__ = ("attempts", "schema_created")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.schema_created = False
+
+
+class _Retry(NamedTuple):
+    reason: str
+    retry_after: float | None = None
+    at_once: bool = False
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+class InfluxSink:
+    """Writes batches of line protocol (nanosecond times) to one database and retention policy.
+
+    ``client`` is used as given (the caller closes it); without one the sink makes and owns one.
+    ``schema`` is what is created when the database or policy is missing (default: the database
+    with ``raw``; ``create_schema=False`` raises :class:`InfluxSchemaError` instead). ``stop``
+    interrupts retrying; ``sleep``, ``clock`` and ``rand`` replace time and randomness in tests.
+    ``on_retry`` is called after every failed attempt (logs, metrics).
+    Thread-safe: a sink holds no state between calls.
+    """
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        client: httpx.Client | None = None,
+        *,
+        schema: Schema | None = None,
+        create_schema: bool = True,
+        backoff: Backoff | None = None,
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.schema = schema or default_schema(config.database)
+        if self.schema.database != config.database:
+            raise ValueError(
+                f"schema is for database {self.schema.database!r}, "
+                f"the sink writes to {config.database!r}"
+            )
+        self.create_schema = create_schema
+        self._owns_client = client is None
+        self._client = make_client(config) if client is None else client
+        self.backoff = backoff or Backoff()
+        self.stop = stop or threading.Event()
+        self._sleep = sleep or self.stop.wait
+        self._clock = clock
+        self._rand = rand
+        self._on_retry = on_retry
+        self._url = f"{config.url}/write"
+        params = {"db": config.database, "precision": "ns"}
+        if config.retention_policy is not None:
+            params["rp"] = config.retention_policy
+        self._params = params
+        headers = {"Content-Type": "text/plain; charset=utf-8", **config.headers()}
+        if config.gzip:
+            headers["Content-Encoding"] = "gzip"
+        self._headers = headers
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, lines: Sequence[str] | bytes) -> WriteResult:
+        """Write ``lines`` (strings without newlines, or a body of newline-separated lines).
+
+        Returns once every line is written or refused for good; raises
+        :class:`WriteAbortedError` (stop requested), :class:`InfluxAuthError` or
+        :class:`InfluxSchemaError`, and then nothing may be acknowledged.
+        """
+        started = self._clock()
+        if isinstance(lines, bytes):
+            body, count = lines, _count_lines(lines)
+        else:
+            body, count = "\n".join(lines).encode(), len(lines)
+        if count == 0:
+            return WriteResult(0, 0, 0, 0.0, 0, None)
+        progress = _Progress()
+        dropped, error = self._send(body, count, progress)
+        seconds = self._clock() - started
+        return WriteResult(count, len(body), progress.attempts, seconds, dropped, error)
+
+    def _send(self, body: bytes, count: int, progress: _Progress) -> tuple[int, str | None]:
+        content = gzip.compress(body, compresslevel=1) if self.config.gzip else body
+        failures = 0
+        while True:
+            progress.attempts += 1
+            outcome = self._attempt(content, body, count, progress)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            if outcome.at_once:
+                continue
+            failures += 1
+            delay = self.backoff.delay(failures, self._rand())
+            if outcome.retry_after is not None:
+                delay = min(max(delay, outcome.retry_after), self.backoff.max_retry_after)
+            for check in (True, False):
+                if self.stop.is_set():
+                    raise WriteAbortedError(
+                        f"stopped while retrying a write to InfluxDB: {outcome.reason}"
+                    )
+                if check:
+                    if self._on_retry is not None:
+                        self._on_retry(RetryEvent(progress.attempts, delay, outcome.reason))
+                    self._sleep(delay)
+
+    def _attempt(
+        self, content: bytes, body: bytes, count: int, progress: _Progress
+    ) -> "tuple[int, str | None] | _Retry":
+        try:
+            response = self._client.post(
+                self._url,
+                params=self._params,
+                content=content,
+                headers=self._headers,
+                timeout=self.config.timeout,
+            )
+        except httpx.UnsupportedProtocol as exc:
+            raise InfluxError(f"cannot write to {self.config.url}: {exc}") from exc
+        except httpx.TransportError as exc:
+            return _Retry(str(_unreachable(self.config, exc)))
+        status = response.status_code
+        if 200 <= status < 300:
+            return 0, None
+        raw = _raw_message(response)
+        message = _one_line(raw) or response.reason_phrase
+        reason = f"HTTP {status}: {message}"
+        if status == 413:
+            return self._split(body, count, progress, reason)
+        if status in (401, 403):
+            raise _auth_error(self.config, status, message)
+        if status == 404 or (status >= 500 and "retention policy not found" in message):
+            return self._set_up_schema(progress, reason)
+        if status == 429 or status >= 500:
+            return _Retry(reason, _retry_after(response))
+        if 400 <= status < 500:
+            return dropped_lines(raw, count), reason
+        raise InfluxError(f"unexpected answer from {self._url}: {reason}")
+
+    def _set_up_schema(self, progress: _Progress, reason: str) -> "_Retry":
+        if not self.create_schema:
+            raise InfluxSchemaError(f"cannot write to {self.config.url}: {reason}")
+        if progress.schema_created:
+            raise InfluxSchemaError(
+                f"InfluxDB at {self.config.url} still answers {reason!r} "
+                "after the schema was set up"
+            )
+        try:
+            ensure_schema(self._client, self.config, self.schema)
+        except InfluxUnreachableError as exc:
+            return _Retry(str(exc))
+        except InfluxQueryError as exc:
+            raise InfluxSchemaError(f"{reason}, and the schema could not be set up: {exc}") from exc
+        progress.schema_created = True
+        return _Retry(reason, at_once=True)
+
+    def _split(
+        self, body: bytes, count: int, progress: _Progress, reason: str
+    ) -> tuple[int, str | None]:
+        middle = body.rfind(b"\n", 0, len(body) // 2)
+        if middle <= 0:
+            middle = body.find(b"\n", len(body) // 2)
+        if count <= 1 or middle <= 0 or middle >= len(body) - 1:
+            return count, f"{reason} (a single line is larger than the server accepts)"
+        first, second = body[:middle], body[middle + 1 :]
+        first_count = _count_lines(first)
+        dropped_first, error_first = self._send(first, first_count, progress)
+        dropped_second, error_second = self._send(second, count - first_count, progress)
+        errors = [e for e in (error_first, error_second) if e is not None]
+        return dropped_first + dropped_second, "; ".join(errors) or None
