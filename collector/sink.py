@@ -188,14 +188,19 @@ def _auth_error(config: InfluxConfig, status: int, message: str) -> InfluxAuthEr
 
 
 def query(
-    client: httpx.Client, config: InfluxConfig, statement: str, *, database: str | None = None
+    client: httpx.Client,
+    config: InfluxConfig,
+    statement: str,
+    *,
+    database: str | None = None,
+    epoch: str = "ms",
 ) -> list[dict[str, Any]]:
-    """Run InfluxQL ``statement`` (POST ``/query``, ``epoch=ms``); return its ``results``.
+    """Run InfluxQL ``statement`` (POST ``/query``, times as epoch ``epoch``); return ``results``.
 
     Raises :class:`InfluxUnreachableError`, :class:`InfluxAuthError`, or
     :class:`InfluxQueryError` when the query or any statement in it failed.
     """
-    data = {"q": statement, "epoch": "ms"}
+    data = {"q": statement, "epoch": epoch}
     if database is not None:
         data["db"] = database
     try:
