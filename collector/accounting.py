@@ -62,6 +62,11 @@ DUPLICATE = Outcome(Verdict.DUPLICATE)
 TOO_LATE = Outcome(Verdict.TOO_LATE)
 CONFLICT = Outcome(Verdict.CONFLICT)
 
+# ``apply`` runs once per reading: it builds outcomes with tuple.__new__ (a NamedTuple's own
+# constructor is Python code) and reads the verdict from a module constant.
+_new_tuple = tuple.__new__
+_ACCEPTED = Verdict.ACCEPTED
+
 
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
@@ -124,24 +129,16 @@ class Ledger:
             state = self._machines[key] = _Machine(self.closed_boots)
         ledger = state.boots.get(boot)
         if ledger is None:
-            if boot in state.closed:
-                return TOO_LATE
-            reset = bool(state.boots) or bool(state.closed)
-            ledger = state.boots[boot] = _Boot()
-            ledger.seqs.append(seq)
-            ledger.pts.append(pairs_total)
-            ledger.tss.append(ts)
-            if len(state.boots) > self.open_boots:
-                oldest = next(iter(state.boots))
-                del state.boots[oldest]
-                state.closed.append(oldest)
-            return Outcome(Verdict.ACCEPTED, pairs_total, None, reset)
+            return self._open_boot(state, boot, seq, ts, pairs_total)
 
         seqs = ledger.seqs
-        if seq <= ledger.floor_seq:
-            return DUPLICATE if seq == ledger.floor_seq else TOO_LATE
-        i = bisect_left(seqs, seq)
         n = len(seqs)
+        if seqs[-1] < seq:  # in order, the common case
+            i = n
+        else:
+            if seq <= ledger.floor_seq:
+                return DUPLICATE if seq == ledger.floor_seq else TOO_LATE
+            i = bisect_left(seqs, seq)
         if i < n and seqs[i] == seq:
             return DUPLICATE
         pts = ledger.pts
@@ -166,7 +163,24 @@ class Ledger:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
             ledger.tss.pop(0)
-        return Outcome(Verdict.ACCEPTED, pairs_total - pred_pt, correction, False)
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total - pred_pt, correction, False))
+
+    def _open_boot(
+        self, state: _Machine, boot: str, seq: int, ts: int, pairs_total: int
+    ) -> Outcome:
+        """The first reading seen of a boot: it counts its whole ``pairs_total``."""
+        if boot in state.closed:
+            return TOO_LATE
+        reset = bool(state.boots) or bool(state.closed)
+        ledger = state.boots[boot] = _Boot()
+        ledger.seqs.append(seq)
+        ledger.pts.append(pairs_total)
+        ledger.tss.append(ts)
+        if len(state.boots) > self.open_boots:
+            oldest = next(iter(state.boots))
+            del state.boots[oldest]
+            state.closed.append(oldest)
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset))
 
     def dump(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the ledger."""

@@ -28,7 +28,7 @@ from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import Ledger, Verdict
 from collector.errors import CollectorError, WriteAbortedError
-from collector.journal import Journal, Record
+from collector.journal import Journal
 from collector.lines import (
     encode_payload,
     gateway_line,
@@ -60,7 +60,7 @@ class Source(Protocol):
 class Sink(Protocol):
     """What the pipeline needs from the InfluxDB writer."""
 
-    def write(self, lines: Sequence[str]) -> Any: ...
+    def write(self, lines: bytes) -> Any: ...
 
 
 class Observer(Protocol):
@@ -74,11 +74,10 @@ class Observer(Protocol):
 class Batch:
     """What one write carries, and the messages it acknowledges once durable."""
 
-    __slots__ = ("deliveries", "lines", "newest_ts", "pairs", "readings", "records", "tally")
+    __slots__ = ("deliveries", "lines", "newest_ts", "pairs", "readings", "tally")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.records: list[Record] = []
         self.deliveries: list[Delivery] = []
         self.tally: Tally[str] = Tally()
         self.readings = 0
@@ -285,13 +284,10 @@ class Pipeline:
                     data.boot,
                     outcome.pairs,
                     data.pairs_total,
-                    data.state.value,
+                    data.state,
                     data.style,
                     data.rpm,
                 )
-            )
-            batch.records.append(
-                Record(enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total)
             )
             batch.readings += 1
             batch.pairs += outcome.pairs
@@ -372,19 +368,18 @@ class Pipeline:
 
     def _write_batch(self, batch: Batch) -> bool:
         started = time.monotonic()
-        if batch.lines and not self._durable(lambda: self._influx(batch), "InfluxDB write"):
+        body = "\n".join(batch.lines).encode()
+        if body and not self._durable(lambda: self._influx(body), "InfluxDB write"):
             return False
-        if batch.records and not self._durable(
-            lambda: self.journal.append(batch.records), "journal append"
-        ):
+        if batch.readings and not self._durable(lambda: self.journal.append(body), "journal"):
             return False
         self.source.ack_many(batch.deliveries)
         self._pending -= len(batch.deliveries)
         self._record(batch, time.monotonic() - started)
         return True
 
-    def _influx(self, batch: Batch) -> None:
-        result = self.sink.write(batch.lines)
+    def _influx(self, body: bytes) -> None:
+        result = self.sink.write(body)
         dropped = int(getattr(result, "dropped_lines", 0) or 0)
         if dropped:
             self.metrics.lines_dropped_by_influx.inc(dropped)

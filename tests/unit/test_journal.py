@@ -8,7 +8,8 @@ import pytest
 
 from collector.accounting import Ledger, Verdict
 from collector.errors import StateError
-from collector.journal import JOURNAL, SNAPSHOT, Journal, Record
+from collector.journal import JOURNAL, SNAPSHOT, Journal, Record, parse_production
+from collector.lines import gateway_line, pairs_correction_line, production_line, rejected_line
 
 
 @pytest.fixture
@@ -25,13 +26,41 @@ def journals(tmp_path: Path) -> Iterator[Callable[[], Journal]]:
         journal.close()
 
 
-def rec(seq: int, total: int, boot: str = "a", machine: str = "M001") -> Record:
-    return Record("E0001", machine, boot, seq, 1000 + seq, total)
+def rec(seq: int, total: int, boot: str = "a", machine: str = "M001") -> str:
+    """A production line as the pipeline writes it (``pairs`` is not needed by the ledger)."""
+    return production_line("E0001", machine, 1000 + seq, seq, boot, 0, total, "running", None, None)
 
 
-def apply_all(ledger: Ledger, records: list[Record]) -> None:
-    for r in records:
-        ledger.apply(r.enterprise, r.machine, r.boot, r.seq, r.ts, r.pairs_total)
+def body(lines: list[str]) -> bytes:
+    return "\n".join(lines).encode()
+
+
+def apply_all(ledger: Ledger, lines: list[str]) -> None:
+    for line in lines:
+        record = parse_production(line.encode())
+        assert record is not None
+        ledger.apply(*record)
+
+
+def test_parse_production_reads_back_the_reading() -> None:
+    line = production_line(
+        "E0001", "M007", 1_700_000_000_123, 2_000_005, "b-9", 4, 77, "idle", "terry", 12.5
+    )
+    assert parse_production(line.encode()) == Record(
+        "E0001", "M007", "b-9", 2_000_005, 1_700_000_000_123, 77
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pairs_correction_line("E0001", "M001", 1_000_000_000, 3),
+        rejected_line("malformed_json", "production,x", "bad", b"production,enterprise=x", 5),
+        gateway_line("E0001", online=False, time_ns=5),
+    ],
+)
+def test_other_lines_are_not_readings(line: str) -> None:
+    assert parse_production(line.encode()) is None
 
 
 def test_journaled_readings_survive_a_crash(
@@ -41,7 +70,7 @@ def test_journaled_readings_survive_a_crash(
     ledger = journal.open(Ledger())
     batch = [rec(0, 3), rec(1, 8), rec(0, 4, machine="M002")]
     apply_all(ledger, batch)
-    journal.append(batch)
+    journal.append(body(batch))
     journal.close()  # the process dies here: the kernel closes its files and drops its lock
 
     recovered = journals().open(Ledger())
@@ -55,12 +84,12 @@ def test_checkpoint_then_more_readings(tmp_path: Path, journals: Callable[[], Jo
     ledger = journal.open(Ledger(window=4))
     first = [rec(i, i * 2) for i in range(6)]
     apply_all(ledger, first)
-    journal.append(first)
+    journal.append(body(first))
     journal.checkpoint(ledger)
     assert (tmp_path / JOURNAL).stat().st_size == 0
     second = [rec(6, 12), rec(7, 15)]
     apply_all(ledger, second)
-    journal.append(second)
+    journal.append(body(second))
     journal.close()
 
     recovered = journals().open(Ledger())
@@ -74,7 +103,7 @@ def test_replay_over_a_snapshot_that_already_holds_it_is_harmless(
     ledger = journal.open(Ledger())
     batch = [rec(0, 1), rec(1, 5)]
     apply_all(ledger, batch)
-    journal.append(batch)
+    journal.append(body(batch))
     (tmp_path / SNAPSHOT).write_bytes(orjson.dumps(ledger.dump()))
     journal.close()  # crash between snapshot and truncation: the journal still holds the batch
 
@@ -83,16 +112,20 @@ def test_replay_over_a_snapshot_that_already_holds_it_is_harmless(
 
 
 def test_a_torn_last_record_is_dropped(tmp_path: Path, journals: Callable[[], Journal]) -> None:
-    (tmp_path / JOURNAL).write_bytes(b"E0001 M001 a 0 1000 3\nE0001 M001 a 1 10")
+    whole = rec(0, 3).encode() + b"\n"
+    (tmp_path / JOURNAL).write_bytes(whole + rec(1, 10).encode()[:30])
     journal = journals()
     ledger = journal.open(Ledger())
     assert journal.replayed == 1
-    assert (tmp_path / JOURNAL).read_bytes() == b"E0001 M001 a 0 1000 3\n"
+    assert (tmp_path / JOURNAL).read_bytes() == whole
     assert ledger.apply("E0001", "M001", "a", 1, 1001, 5).pairs == 2
 
 
 def test_a_corrupt_record_is_a_clear_error(tmp_path: Path, journals: Callable[[], Journal]) -> None:
-    (tmp_path / JOURNAL).write_bytes(b"E0001 M001 a zero 1000 3\nE0001 M001 a 1 1001 4\n")
+    (tmp_path / JOURNAL).write_bytes(
+        b'production,enterprise=E0001,machine=M1 pairs=1i,pairs_total=xi,seq=1i,boot="a" 5\n'
+        + rec(1, 4).encode()
+    )
     with pytest.raises(StateError, match=r"journal.log:1: not a journal record"):
         journals().open(Ledger())
 
@@ -118,4 +151,4 @@ def test_two_collectors_cannot_share_a_directory(
 
 def test_append_before_open_is_an_error(tmp_path: Path, journals: Callable[[], Journal]) -> None:
     with pytest.raises(StateError, match="not open"):
-        journals().append([rec(0, 1)])
+        journals().append(body([rec(0, 1)]))
