@@ -64,11 +64,20 @@ class Sink(Protocol):
 
 
 class Observer(Protocol):
-    """Something that watches accepted readings and gateway status (alerting)."""
+    """Something that watches accepted readings and gateway status (alerting).
+
+    Called on the worker thread, so it must be quick. ``on_tick`` runs at least every
+    ``tick_interval`` seconds for timers; ``take_lines`` hands over line protocol (events) that
+    is written with the current batch.
+    """
 
     def on_reading(self, reading: Reading, pairs: int, now_ms: int) -> None: ...
 
     def on_status(self, status: Status, now_ms: int) -> None: ...
+
+    def on_tick(self, now_ms: int) -> None: ...
+
+    def take_lines(self) -> list[str]: ...
 
 
 class Batch:
@@ -83,6 +92,10 @@ class Batch:
         self.readings = 0
         self.pairs = 0
         self.newest_ts = 0
+
+    def __bool__(self) -> bool:
+        """Whether there is anything to write or acknowledge."""
+        return bool(self.deliveries or self.lines)
 
 
 _STOP = None
@@ -108,6 +121,7 @@ class Pipeline:
         log: FilteringBoundLogger | None = None,
         retry_delay: float = 1.0,
         abandon: threading.Event | None = None,
+        tick_interval: float = 0.25,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -122,6 +136,7 @@ class Pipeline:
         self.clock = clock
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.pipeline")
         self.retry_delay = retry_delay
+        self.tick_interval = tick_interval
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
@@ -190,22 +205,25 @@ class Pipeline:
         batch = Batch()
         flush_at = 0.0
         next_checkpoint = time.monotonic() + self.checkpoint_interval
+        next_tick = 0.0
         while True:
             stopping = self._stopping.is_set()
-            if batch.deliveries:
+            if batch:
                 timeout = max(0.0, flush_at - time.monotonic())
             else:
-                timeout = 0.0 if stopping else min(self.flush_interval, 0.5)
+                timeout = 0.0 if stopping else min(self.flush_interval, self.tick_interval)
             room = self.batch_size - len(batch.deliveries)
             deliveries = self.source.drain(room, timeout)
             if deliveries:
-                if not batch.deliveries:
+                if not batch:
                     flush_at = time.monotonic() + self.flush_interval
                 self._process(deliveries, batch)
             now = time.monotonic()
-            if batch.deliveries and (
-                len(batch.deliveries) >= self.batch_size or now >= flush_at or stopping
-            ):
+            if self.observers:
+                if not batch:
+                    flush_at = now + self.flush_interval
+                next_tick = self._observe(batch, now, next_tick)
+            if batch and (len(batch.deliveries) >= self.batch_size or now >= flush_at or stopping):
                 if not self._hand_off(batch):
                     return
                 batch = Batch()
@@ -215,6 +233,19 @@ class Pipeline:
             if now >= next_checkpoint:
                 self._checkpoint()
                 next_checkpoint = time.monotonic() + self.checkpoint_interval
+
+    def _observe(self, batch: Batch, now: float, next_tick: float) -> float:
+        """Run the observers' timers when due and collect their events into ``batch``."""
+        if now >= next_tick:
+            now_ms = self.clock() // 1_000_000
+            for observer in self.observers:
+                observer.on_tick(now_ms)
+            next_tick = now + self.tick_interval
+        for observer in self.observers:
+            events = observer.take_lines()
+            if events:
+                batch.lines.extend(events)
+        return next_tick
 
     def _hand_off(self, batch: Batch) -> bool:
         self._pending += len(batch.deliveries)
