@@ -387,7 +387,9 @@ class InfluxSink:
         self.close()
 
     def write(self, lines: Sequence[str] | bytes) -> WriteResult:
-        """Write ``lines`` (strings without newlines, or a body of newline-separated lines).
+        """Write ``lines``: strings without newlines, or a body with one point per line.
+
+        (A body's lines are counted by its newlines, so it should hold no blank lines.)
 
         Returns once every line is written or refused for good; raises
         :class:`WriteAbortedError` (stop requested), :class:`InfluxAuthError` or
