@@ -7,16 +7,24 @@ touched only when the worker is asleep waiting for work or the buffer is full.
 
 Bounded, blocking when full
 ---------------------------
-For QoS 1 the broker never has more than the collector's MQTT ``ReceiveMaximum`` messages
-unacknowledged, and a message leaves that window only when the pipeline acknowledges it, so
-QoS 1 traffic alone can never fill an intake whose capacity is at least ``ReceiveMaximum``.
-Only QoS 0 messages, which ``ReceiveMaximum`` does not limit, can fill it. When it is full,
-:meth:`Intake.put` blocks the network thread until the worker makes room: dropping instead would
-lose messages without a trace, and growing without a limit would turn a stalled database into
-an out-of-memory kill. While the network thread is blocked it cannot answer keep-alives; if the
-worker stays stalled for longer than 1.5 keep-alive periods the broker closes the connection,
-unacknowledged QoS 1 messages stay queued in the persistent session, and the source reconnects
-once the worker moves again.
+A broker that honours the collector's MQTT ``ReceiveMaximum`` never has more than that many QoS 1
+messages unacknowledged, and a message leaves that window only when the pipeline acknowledges
+it, so QoS 1 traffic alone cannot fill an intake whose capacity is at least ``ReceiveMaximum``.
+Two things can fill it all the same: QoS 0 messages, which ``ReceiveMaximum`` does not limit,
+and brokers that overshoot the window. Mosquitto before 2.0.13 does: once acknowledgements flow,
+its send quota drifts upwards: with Debian 12's 2.0.11 the collector was seen holding from 2 to
+over 40 times ``ReceiveMaximum`` unacknowledged messages, depending on how acknowledgements were
+paced (2.0.13 lists "various fixes around inflight quota management"). The intake's capacity
+is then what bounds memory.
+
+When it is full, :meth:`Intake.put` blocks the network thread until the worker makes room:
+dropping instead would lose messages without a trace, and growing without a limit would turn a
+stalled database into an out-of-memory kill. Blocking also stops paho reading the socket, so TCP
+flow control holds the rest back at the broker. While the network thread is blocked it sends
+nothing, keep-alives and queued acknowledgements included; if the worker stays stalled for
+longer than 1.5 keep-alive periods the broker closes the connection, unacknowledged QoS 1
+messages stay queued in the persistent session, and the source reconnects once the worker moves
+again (the pipeline then sees redelivered duplicates, never a gap).
 """
 
 import threading

@@ -11,10 +11,13 @@ acknowledged.
 
 Backpressure
 ------------
-The CONNECT packet carries ``ReceiveMaximum``: the broker sends at most that many QoS 1 messages
-that the collector has not acknowledged. When the database stalls, acknowledgements stop, the
-window fills, the broker stops sending and queues in the session instead, and the collector's
-memory stays bounded by the window.
+The CONNECT packet carries ``ReceiveMaximum``: the broker should send at most that many QoS 1
+messages that the collector has not acknowledged. When the database stalls, acknowledgements
+stop, the window fills, the broker stops sending and queues in the session instead. Mosquitto
+before 2.0.13 (Debian 12 ships 2.0.11) lets the window drift well above ``ReceiveMaximum`` once
+acknowledgements flow, so the intake has a bound of its own (``intake_capacity``) and blocks the
+network thread when it is reached; see :mod:`collector.intake`. Either way memory is bounded and
+nothing is dropped.
 
 Threads
 -------
@@ -235,7 +238,8 @@ class MqttSource:
         self._ack_lock = threading.Lock()
         self._generation = 0
         self._live_generation: int | None = None
-        self._connected = False
+        self._connected = False  # CONNACK received, connection not yet lost
+        self._subscribed = False  # ... and the broker confirmed the subscription on it
         self._connects = 0
         self._disconnects = 0
         self._sessions_lost = 0
@@ -338,6 +342,7 @@ class MqttSource:
         with self._ack_lock:
             self._live_generation = None
         self._connected = False
+        self._subscribed = False
 
     def _ack_barrier(self, client: mqtt.Client, timeout: float) -> bool:
         done = threading.Event()
@@ -420,7 +425,8 @@ class MqttSource:
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        """Connected and subscribed: messages published now reach the collector."""
+        return self._connected and self._subscribed
 
     @property
     def generation(self) -> int:
@@ -428,7 +434,7 @@ class MqttSource:
 
     def stats(self) -> SourceStats:
         return SourceStats(
-            connected=self._connected,
+            connected=self.connected,
             connects=self._connects,
             disconnects=self._disconnects,
             sessions_lost=self._sessions_lost,
@@ -460,7 +466,9 @@ class MqttSource:
         try:
             if reason_code.is_failure:
                 self._refused(
-                    client, f"{self.config.url} refused the connection: {_reason(reason_code)}"
+                    client,
+                    f"{self.config.url} refused the connection: {_reason(reason_code)}",
+                    "mqtt connection refused; retrying",
                 )
                 return
             with self._ack_lock:
@@ -468,6 +476,7 @@ class MqttSource:
                 self._live_generation = self._generation
             self._connects += 1
             self._connected = True
+            self._subscribed = False
             first = self._connects == 1
             if not flags.session_present and not first:
                 self._sessions_lost += 1
@@ -505,6 +514,7 @@ class MqttSource:
                     client,
                     f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "
                     f"{_reason(code)}",
+                    "mqtt subscription refused; nothing arrives until the next reconnect",
                 )
                 return
             if code.value < self.config.qos:
@@ -513,6 +523,7 @@ class MqttSource:
                     requested=self.config.qos,
                     granted=code.value,
                 )
+            self._subscribed = True
             self._start_done.set()
         except Exception:  # noqa: BLE001 - must not end the network thread; logged
             self._log.exception("mqtt on_subscribe failed")
@@ -529,7 +540,7 @@ class MqttSource:
             if self._barrier is not None and self._barrier[0] == mid:
                 self._barrier[1].set()
 
-    def _refused(self, client: mqtt.Client, message: str) -> None:
+    def _refused(self, client: mqtt.Client, message: str, later: str) -> None:
         if self._starting:
             # Give up: start() raises this; disconnecting here (in the network thread) makes
             # the loop end now instead of retrying.
@@ -537,7 +548,7 @@ class MqttSource:
             client.disconnect()
             self._start_done.set()
         else:
-            self._log.error("mqtt refused; retrying", reason=message)
+            self._log.error(later, reason=message)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         with contextlib.suppress(Exception):
@@ -554,6 +565,7 @@ class MqttSource:
         try:
             with self._ack_lock:
                 self._live_generation = None
+            self._subscribed = False
             if not self._connected:
                 return
             self._connected = False

@@ -385,6 +385,21 @@ def test_a_reconnect_without_the_session_is_counted_and_logged(
     assert len(client.subscriptions) == 2
 
 
+def test_connected_means_the_subscription_is_confirmed_too(
+    client: SimulatedClient, source: MqttSource
+) -> None:
+    started(source)
+    client.lose_connection()
+    client.suback = "Not authorized"
+    with capture_logs() as logs:
+        client.reconnect_now()
+    assert not source.connected
+    assert source.stats().connects == 2
+    assert [(e["event"], e["log_level"]) for e in logs if e["log_level"] == "error"] == [
+        ("mqtt subscription refused; nothing arrives until the next reconnect", "error")
+    ]
+
+
 def test_losing_the_connection_is_logged_as_a_warning(
     client: SimulatedClient, source: MqttSource
 ) -> None:
