@@ -74,6 +74,7 @@ class Collector:
             self.influx,
             self.http_client,
             schema=self.schema,
+            create_schema=settings.create_database,
             stop=self.abandon,
             on_retry=self._on_retry,
         )
