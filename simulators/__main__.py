@@ -1,0 +1,7 @@
+"""``python -m simulators`` is ``hosiery-sim``."""
+
+import sys
+
+from simulators.cli import main
+
+sys.exit(main())

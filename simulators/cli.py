@@ -1,0 +1,156 @@
+"""``hosiery-sim``: the park model and the fleet simulator on the command line.
+
+    hosiery-sim park [--summary] [--registry PATH] [--seed N] [--scale F | --machines N]
+    hosiery-sim run --mqtt-url mqtt://HOST:PORT [--scale F | --machines N] [--interval S]
+        [--speed X] [--seed N] [--duration S] [--truth-file PATH] [--faults all] [--fault-* P]
+
+Errors are one line on stderr, ``hosiery-sim: ...``; exit code 2 for bad options and a broker
+that cannot be used, 1 when the final readings could not all be delivered.
+"""
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from simulators.errors import DeliveryError, ParameterError, SimulatorError
+from simulators.fleet import Fleet
+from simulators.park import build_park
+from simulators.registry import write_registry
+from simulators.settings import FAULT_OPTIONS, load_settings
+from simulators.summary import park_summary
+from simulators.truth import write_truth
+
+PROG = "hosiery-sim"
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(f"{PROG}: {line}\n")
+    sys.stderr.flush()
+
+
+def _park_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="the park's seed (default 1)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=float, help="a park this fraction of the 40,000-machine park")
+    size.add_argument("--machines", type=int, help="a park of this many machines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Simulate the hosiery park's machines and their gateways."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    park = commands.add_parser("park", help="describe the park or write its registry")
+    _park_options(park)
+    park.add_argument("--summary", action="store_true", help="print the park's figures")
+    park.add_argument("--registry", type=Path, metavar="PATH", help="write the park registry")
+
+    run = commands.add_parser("run", help="publish every machine's counter over MQTT")
+    _park_options(run)
+    run.add_argument("--mqtt-url", help="broker, mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
+    run.add_argument("--mqtt-username", help="user name (or HOSIERY_SIM_MQTT_USERNAME)")
+    run.add_argument("--mqtt-password", help="password (better: HOSIERY_SIM_MQTT_PASSWORD)")
+    run.add_argument("--interval", type=float, help="seconds between readings (default 10)")
+    run.add_argument("--speed", type=float, help="simulated seconds per second (default 1)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--jitter", type=float, help="relative spread of intervals (default 0.1)")
+    run.add_argument(
+        "--sim-start",
+        help="simulated start, ISO 8601 (default: now; without offset: park time, UTC+8)",
+    )
+    run.add_argument("--truth-file", type=Path, metavar="PATH", help="write the truth at the end")
+    run.add_argument("--faults", choices=("none", "all"), help="fault preset (default none)")
+    for name in FAULT_OPTIONS:
+        unit = "per gateway per minute" if name == "gateway_death" else "per reading"
+        run.add_argument(
+            f"--fault-{name.replace('_', '-')}",
+            type=float,
+            metavar="P",
+            help=f"probability {unit}",
+        )
+    run.add_argument(
+        "--fault-gateway-downtime",
+        type=float,
+        metavar="S",
+        help="mean seconds a dead gateway is away",
+    )
+    run.add_argument("--connect-timeout", type=float, help="seconds to wait for CONNACKs")
+    run.add_argument("--shutdown-timeout", type=float, help="seconds to deliver final readings")
+    return parser
+
+
+def _park(args: argparse.Namespace) -> int:
+    settings = load_settings({"seed": args.seed, "scale": args.scale, "machines": args.machines})
+    park = build_park(seed=settings.seed, machines=settings.machine_count())
+    if args.registry is not None:
+        try:
+            write_registry(args.registry, park)
+        except OSError as exc:
+            raise ParameterError(f"cannot write {args.registry}: {exc.strerror}") from exc
+    if args.summary or args.registry is None:
+        sys.stdout.write(park_summary(park))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command",) and value is not None
+    }
+    settings = load_settings(options)
+    config = settings.fleet_config()
+    fleet = Fleet(config, log=_say)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        fleet.connect()
+        enterprises = len(fleet.park.enterprises)
+        _say(
+            f"{len(fleet.park.machines):,} machines of {enterprises:,} "
+            f"enterprise{'s' if enterprises != 1 else ''} publishing to {config.broker.url} "
+            f"every {config.interval:g} s "
+            f"(speed {config.speed:g}x); Ctrl-C to stop"
+        )
+        truth = fleet.run(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if settings.truth_file is not None:
+        try:
+            write_truth(settings.truth_file, truth)
+        except OSError as exc:
+            raise ParameterError(f"cannot write {settings.truth_file}: {exc.strerror}") from exc
+    _say(
+        f"published {truth.readings:,} readings ({fleet.messages:,} messages); "
+        f"{truth.total_pairs:,} pairs knitted"
+        + (f"; truth in {settings.truth_file}" if settings.truth_file else "")
+    )
+    if not truth.complete:
+        raise DeliveryError("some final readings were not acknowledged; the truth is incomplete")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "park":
+            return _park(args)
+        return _run(args)
+    except DeliveryError as exc:
+        _say(str(exc))
+        return 1
+    except SimulatorError as exc:
+        _say(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        return 130
