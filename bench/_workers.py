@@ -1,0 +1,242 @@
+"""The benchmark's worker processes: a QoS 1 publisher and the ceiling subscriber.
+
+``python -m bench._workers publish|count CONFIG_JSON``. A worker reports on stdout, one JSON
+object a line: ``{"event": "ready", ...}`` once it is connected (and, for ``count``,
+subscribed), then ``{"event": "done", ...}`` with its figures, or ``{"event": "error", ...}``.
+A publisher waits for a line on stdin after ``ready``, so several publishers start together.
+Times are ``time.monotonic()`` seconds, which every process on the machine shares.
+"""
+
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench._workload import Workload, messages
+from contract import SUBSCRIPTION
+
+
+class PublishConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: int
+    client_id: str
+    workload: Workload
+    part: int = Field(ge=0)
+    parts: int = Field(ge=1)
+    window: int = Field(ge=1, le=65_535)
+    """Most PUBLISHes without a PUBACK (also capped by the broker's Receive Maximum)."""
+    timeout: float = Field(gt=0)
+
+
+class CountConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: int
+    client_id: str
+    expect: int = Field(ge=1)
+    receive_maximum: int = Field(ge=1, le=65_535)
+    session_expiry: int = Field(ge=0)
+    timeout: float = Field(gt=0)
+
+
+def _say(**fields: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(fields) + b"\n")
+    sys.stdout.flush()
+
+
+def _connect_properties(*, receive_maximum: int | None, session_expiry: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = session_expiry
+    if receive_maximum is not None:
+        props.ReceiveMaximum = receive_maximum
+    return props
+
+
+def publish(config: PublishConfig) -> None:
+    """Publish this part of the workload at QoS 1 as fast as the broker acknowledges it.
+
+    One thread drives paho's loop itself (no network thread): PUBLISHes go straight to the
+    socket, and PUBACKs are read between them. paho's own in-flight limit is off, because its
+    queue is scanned on every PUBACK; the window is kept here instead.
+    """
+    batch = list(messages(config.workload, config.part, config.parts))
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5
+    )
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    state = {"acked": 0, "failed": 0, "window": config.window, "connected": 0}
+
+    def on_connect(
+        _c: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            state["connected"] = -1
+            return
+        broker_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
+        if broker_max:
+            state["window"] = min(state["window"], int(broker_max))
+        state["connected"] = 1
+
+    def on_publish(
+        _c: mqtt.Client, _u: object, _mid: int, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        state["acked"] += 1
+        if reason.is_failure:
+            state["failed"] += 1
+
+    client.on_connect = on_connect
+    client.on_publish = on_publish
+    client.connect(config.host, config.port, keepalive=60, clean_start=True)
+    deadline = time.monotonic() + 30
+    while state["connected"] == 0 and time.monotonic() < deadline:
+        client.loop(timeout=0.05)
+    if state["connected"] != 1:
+        _say(event="error", error="publisher could not connect")
+        return
+    _say(event="ready", messages=len(batch), window=state["window"])
+    sys.stdin.readline()
+    started = time.monotonic()
+    deadline = started + config.timeout
+    window = state["window"]
+    sent = 0
+    total = len(batch)
+    loop = client.loop
+    pub = client.publish
+    while state["acked"] < total:
+        while sent < total and sent - state["acked"] < window:
+            topic, payload = batch[sent]
+            info = pub(topic, payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                _say(event="error", error=f"publish failed: {mqtt.error_string(info.rc)}")
+                return
+            sent += 1
+        loop(timeout=0.01)
+        if time.monotonic() > deadline:
+            _say(event="error", error=f"timed out: {state['acked']} of {total} acknowledged")
+            return
+    done = time.monotonic()
+    _say(
+        event="done",
+        published=total,
+        acked=state["acked"],
+        failed=state["failed"],
+        started=started,
+        finished=done,
+    )
+    client.disconnect()
+    client.loop(timeout=0.1)
+
+
+def count(config: CountConfig) -> None:
+    """The ceiling: a plain paho subscriber (automatic acks) that only counts messages.
+
+    It connects like the collector (MQTT v5, fixed client id, clean start off, session expiry,
+    the same Receive Maximum, ``hosiery/v1/#`` at QoS 1) and reports when ``expect`` messages
+    have arrived: the times of the first and the last.
+    """
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5
+    )
+    done = threading.Event()
+    ready = threading.Event()
+    stats = {"count": 0, "dup": 0, "first": 0.0, "last": 0.0, "sub_mid": -1}
+    expect = config.expect
+    clock = time.monotonic
+
+    def on_connect(
+        c: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
+        if not reason.is_failure:
+            _rc, mid = c.subscribe(SUBSCRIPTION, options=SubscribeOptions(qos=1, noLocal=True))
+            stats["sub_mid"] = mid if mid is not None else -1
+
+    def on_subscribe(
+        _c: mqtt.Client,
+        _u: object,
+        mid: int,
+        _codes: list[ReasonCode],
+        _p: Properties | None,
+    ) -> None:
+        if mid == stats["sub_mid"]:
+            ready.set()
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        n = stats["count"] + 1
+        stats["count"] = n
+        if n == 1:
+            stats["first"] = clock()
+        if message.dup:
+            stats["dup"] += 1
+        if n >= expect:
+            stats["last"] = clock()
+            done.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    started = clock()
+    client.connect(
+        config.host,
+        config.port,
+        keepalive=60,
+        clean_start=False,
+        properties=_connect_properties(
+            receive_maximum=config.receive_maximum, session_expiry=config.session_expiry
+        ),
+    )
+    client.loop_start()
+    try:
+        if not ready.wait(30):
+            _say(event="error", error="ceiling subscriber could not subscribe")
+            return
+        _say(event="ready", started=started)
+        if not done.wait(config.timeout):
+            _say(event="error", error=f"timed out: {stats['count']} of {expect} messages")
+            return
+        _say(
+            event="done",
+            count=stats["count"],
+            dup=stats["dup"],
+            first=stats["first"],
+            last=stats["last"],
+            started=started,
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("publish", "count"):
+        print("usage: python -m bench._workers publish|count CONFIG_JSON", file=sys.stderr)
+        return 2
+    if argv[0] == "publish":
+        publish(PublishConfig.model_validate_json(argv[1]))
+    else:
+        count(CountConfig.model_validate_json(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
