@@ -1,0 +1,730 @@
+"""Sustained throughput of the collector at QoS 1, with zero loss checked in InfluxDB.
+
+``python -m bench.collector_throughput [--quick] [--rounds N] [--readings N] [--machines N]
+[--json PATH]``, from the repository root. ``bench/README.md`` explains the output.
+
+Two modes, each measured against a ceiling in the same run:
+
+* **catch-up**: a backlog of readings is queued in the collector's persistent session while it
+  is stopped; the collector is started and drains it. The rate runs from the first batch the
+  collector reports (``/metrics``, polled every 0.1 s) to the last, so its start-up is excluded.
+* **live**: publishers run while the collector drains; the rate is messages over the time from
+  the first publish to the collector's last write.
+
+The ceiling is a plain paho subscriber (MQTT v5, QoS 1, automatic acks, the collector's Receive
+Maximum) in its own process that only counts messages, on the same backlog (its own persistent
+session, filled by the same publish) or the same live stream.
+
+Zero loss: after each collector round, InfluxDB's ``count("pairs")`` must equal the readings
+published and ``sum("pairs")`` the pairs they carry, with nothing rejected.
+"""
+
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal, NamedTuple
+
+import orjson
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+
+from bench._harness import (
+    BenchError,
+    Children,
+    CollectorProcess,
+    Counters,
+    Worker,
+    drop_database,
+    drop_session,
+    open_session,
+    stored,
+    wait_for,
+)
+from bench._workers import CountConfig, PublishConfig
+from bench._workload import MAX_SPAN_MS, Workload
+from stack import InfluxServer, MosquittoServer, ServerError
+
+CATCH_UP = "catch-up"
+LIVE = "live"
+COLLECTOR = "collector"
+CEILING = "ceiling"
+TARGET_RATIO = 0.80
+TARGET_RATE = 22_000.0
+POLL_S = 0.1
+SESSION_EXPIRY = 86_400
+FULL = {"rounds": 3, "readings": 300_000, "machines": 40_000}
+QUICK = {"rounds": 1, "readings": 20_000, "machines": 4_000}
+
+
+class BenchSettings(BaseSettings):
+    """Throughput of the collector (catch-up and live) against a plain paho subscriber."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOSIERY_BENCH_",
+        cli_kebab_case=True,
+        cli_prog_name="python -m bench.collector_throughput",
+        cli_implicit_flags=True,
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    quick: bool = Field(
+        default=False, description="smoke run: 20,000 readings of 4,000 machines, 1 round"
+    )
+    rounds: int | None = Field(None, ge=1, le=50, description="rounds per mode (default 3)")
+    readings: int | None = Field(
+        None, ge=1000, le=MAX_SPAN_MS, description="readings per round (default 300,000)"
+    )
+    machines: int | None = Field(None, ge=1, description="machines (default 40,000)")
+    mode: Literal["both", "catch-up", "live"] = Field("both", description="which modes to run")
+    publishers: int = Field(2, ge=1, le=16, description="publisher processes")
+    publish_window: int = Field(
+        10_000, ge=1, le=65_535, description="PUBLISHes a publisher keeps unacknowledged"
+    )
+    receive_maximum: int = Field(
+        20_000, ge=1, le=65_535, description="Receive Maximum of the collector and the ceiling"
+    )
+    json_path: Path | None = Field(None, alias="json", description="also write results as JSON")
+    keep: bool = Field(
+        default=False, description="keep the working directory (logs, data) after the run"
+    )
+
+    @property
+    def plan(self) -> dict[str, int]:
+        base = QUICK if self.quick else FULL
+        return {
+            "rounds": self.rounds or base["rounds"],
+            "readings": self.readings or base["readings"],
+            "machines": self.machines or base["machines"],
+        }
+
+
+@dataclass
+class Measurement:
+    """One subject measured in one round of one mode."""
+
+    mode: str
+    subject: str
+    round: int
+    messages: int
+    rate: float | None = None
+    """Messages per second; None when the round failed."""
+    zero_loss: bool = False
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Published(NamedTuple):
+    started: float
+    finished: float
+    messages: int
+
+
+class Sample(NamedTuple):
+    t: float
+    counters: Counters
+
+
+class Bench:
+    """The servers, the child processes and the rounds of one benchmark run."""
+
+    def __init__(
+        self,
+        settings: BenchSettings,
+        workdir: Path,
+        mosquitto: MosquittoServer,
+        influx: InfluxServer,
+        children: Children,
+    ) -> None:
+        self.settings = settings
+        self.plan = settings.plan
+        self.workdir = workdir
+        self.mosquitto = mosquitto
+        self.influx = influx
+        self.children = children
+        self.run_id = uuid.uuid4().hex[:6]
+        readings = self.plan["readings"]
+        self.drain_timeout = 60.0 + readings / 2_000
+        self.publish_timeout = 60.0 + readings / 1_000
+
+    # ------------------------------------------------------------------ building blocks
+
+    def workload(self, rnd: int, mode: str) -> Workload:
+        now_ms = time.time_ns() // 1_000_000
+        readings = self.plan["readings"]
+        return Workload(
+            readings=readings,
+            machines=self.plan["machines"],
+            tag=f"{self.run_id}{mode[0]}{rnd}",
+            base_ms=now_ms - readings - 60_000,
+        )
+
+    def log(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    def start_publishers(self, w: Workload, name: str) -> list[Worker]:
+        parts = self.settings.publishers
+        workers = []
+        for part in range(parts):
+            config = PublishConfig(
+                host=self.mosquitto.host,
+                port=self.mosquitto.port,
+                client_id=f"{name}-{part}",
+                workload=w,
+                part=part,
+                parts=parts,
+                window=self.settings.publish_window,
+                timeout=self.publish_timeout,
+            )
+            workers.append(
+                Worker(
+                    self.children, "publish", config.model_dump_json(), self.log(f"{name}-{part}")
+                )
+            )
+        for worker in workers:
+            worker.expect("ready", 120)
+        return workers
+
+    def finish_publishers(self, workers: list[Worker], w: Workload) -> Published:
+        try:
+            done = [worker.expect("done", self.publish_timeout + 30) for worker in workers]
+        finally:
+            for worker in workers:
+                worker.finish()
+        acked = sum(int(d["acked"]) for d in done)
+        failed = sum(int(d["failed"]) for d in done)
+        if acked != w.readings or failed:
+            raise BenchError(f"publishers: {acked} of {w.readings} acknowledged, {failed} refused")
+        return Published(
+            min(float(d["started"]) for d in done), max(float(d["finished"]) for d in done), acked
+        )
+
+    def publish(self, w: Workload, name: str) -> Published:
+        workers = self.start_publishers(w, name)
+        for worker in workers:
+            worker.go()
+        return self.finish_publishers(workers, w)
+
+    def collector(self, client_id: str, database: str, name: str) -> CollectorProcess:
+        state_dir = self.workdir / "state" / name
+        state_dir.mkdir(parents=True)
+        return CollectorProcess(
+            self.children,
+            mosquitto=self.mosquitto,
+            influx=self.influx,
+            client_id=client_id,
+            database=database,
+            state_dir=state_dir,
+            log_path=self.log(name),
+            receive_maximum=self.settings.receive_maximum,
+        )
+
+    def first_message(self, collector: CollectorProcess) -> Sample:
+        """Poll every 20 ms until the collector holds a message; its counters at that moment.
+
+        ``/healthz`` reports the messages received and not yet written (``buffered``), so the
+        first message is seen before the first batch is written, whatever the batch size.
+        """
+        deadline = time.monotonic() + 120
+        while True:
+            collector.check_alive()
+            before = time.monotonic()
+            health = collector.health()
+            counters = collector.counters() if health is not None else None
+            now = time.monotonic()
+            holds = health is not None and int(health.get("buffered", 0)) > 0
+            if counters is not None and (holds or counters.received > 0):
+                return Sample((before + now) / 2, counters)
+            if now > deadline:
+                raise BenchError(
+                    f"the collector received nothing within 120s (log {collector.log_path})"
+                )
+            time.sleep(0.02)
+
+    def poll(self, collector: CollectorProcess, expect: int) -> list[Sample]:
+        """Read the collector's counters every 0.1 s until it received ``expect`` messages."""
+        samples: list[Sample] = []
+        deadline = time.monotonic() + self.drain_timeout
+        tick = time.monotonic()
+        while True:
+            collector.check_alive()
+            before = time.monotonic()
+            counters = collector.counters()
+            now = time.monotonic()
+            if counters is not None:
+                samples.append(Sample((before + now) / 2, counters))
+                if counters.received >= expect:
+                    return samples
+            if now > deadline:
+                return samples
+            tick += POLL_S
+            time.sleep(max(0.0, tick - time.monotonic()))
+
+    def check_stored(
+        self, m: Measurement, w: Workload, database: str, final: Counters | None, exit_code: int
+    ) -> None:
+        """Zero loss: what InfluxDB holds, and what the collector says it did."""
+        s = stored(self.influx, database)
+        m.detail.update(
+            stored_points=s.points,
+            stored_pairs=s.pairs,
+            expected_pairs=w.expected_pairs,
+            stored_rejections=s.rejected,
+            collector_exit_code=exit_code,
+        )
+        if final is not None:
+            m.detail["counters"] = final._asdict()
+        problems = []
+        if s.points != w.readings:
+            problems.append(f"InfluxDB holds {s.points} of {w.readings} readings")
+        if s.pairs != w.expected_pairs:
+            problems.append(f"InfluxDB sums {s.pairs} pairs, expected {w.expected_pairs}")
+        if s.rejected:
+            problems.append(f"{s.rejected} messages rejected")
+        if final is None or final.written != w.readings:
+            written = final.written if final else "?"
+            problems.append(f"collector reports {written} of {w.readings} readings written")
+        if exit_code != 0:
+            problems.append(f"collector exited with {exit_code}")
+        m.zero_loss = not problems
+        if problems and m.error is None:
+            m.error = "; ".join(problems)
+        if not self.settings.keep:
+            drop_database(self.influx, database)
+
+    # ------------------------------------------------------------------ catch-up
+
+    def catch_up(self, rnd: int) -> list[Measurement]:
+        w = self.workload(rnd, CATCH_UP)
+        ids = {s: f"bench-{w.tag}-{s}" for s in (COLLECTOR, CEILING)}
+        order = [COLLECTOR, CEILING] if rnd % 2 == 0 else [CEILING, COLLECTOR]
+        results: list[Measurement] = []
+        try:
+            for client_id in ids.values():
+                open_session(self.mosquitto, client_id, SESSION_EXPIRY)
+            published = self.publish(w, f"catch-up-{rnd}-publisher")
+            _progress(
+                f"catch-up round {rnd + 1}: backlog of {w.readings:,} readings queued in "
+                f"{published.finished - published.started:.1f}s"
+            )
+            for subject in order:
+                m = Measurement(CATCH_UP, subject, rnd, w.readings)
+                try:
+                    if subject == COLLECTOR:
+                        self.collector_catch_up(m, w, ids[subject])
+                    else:
+                        self.ceiling_catch_up(m, w, ids[subject])
+                except BenchError as exc:
+                    m.error = str(exc)
+                finally:
+                    drop_session(self.mosquitto, ids[subject])
+                _report(m)
+                results.append(m)
+        except BenchError as exc:
+            results.extend(
+                Measurement(CATCH_UP, s, rnd, w.readings, error=str(exc))
+                for s in order
+                if s not in {r.subject for r in results}
+            )
+            for client_id in ids.values():
+                drop_session(self.mosquitto, client_id)
+        return results
+
+    def collector_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
+        database = f"bench_{w.tag}_collector"
+        collector = self.collector(client_id, database, f"catch-up-{m.round}-collector")
+        spawned = time.monotonic()
+        collector.start()
+        try:
+            first = self.first_message(collector)
+            samples = [first, *self.poll(collector, w.readings)]
+            final = collector.counters()
+        finally:
+            exit_code = collector.stop()
+        last = samples[-1]
+        if last.counters.received < w.readings:
+            m.error = (
+                f"collector received {last.counters.received:.0f} of {w.readings} "
+                f"in {self.drain_timeout:.0f}s"
+            )
+        else:
+            seconds = last.t - first.t
+            counted = w.readings - first.counters.written
+            m.rate = counted / seconds if seconds > 0 else None
+            m.detail.update(
+                seconds=round(seconds, 3),
+                messages_timed=int(counted),
+                first_message_after_start_s=round(first.t - spawned, 3),
+                longest_pause_s=round(_longest_pause(samples), 3),
+                timeline=_timeline(samples, first.t),
+            )
+        self.check_stored(m, w, database, final, exit_code)
+
+    def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
+        config = CountConfig(
+            host=self.mosquitto.host,
+            port=self.mosquitto.port,
+            client_id=client_id,
+            expect=w.readings,
+            receive_maximum=self.settings.receive_maximum,
+            session_expiry=SESSION_EXPIRY,
+            timeout=self.drain_timeout,
+        )
+        worker = Worker(
+            self.children,
+            "count",
+            config.model_dump_json(),
+            self.log(f"catch-up-{m.round}-ceiling"),
+        )
+        try:
+            worker.expect("ready", 60)
+            done = worker.expect("done", self.drain_timeout + 30)
+        finally:
+            worker.finish()
+        seconds = float(done["last"]) - float(done["first"])
+        m.rate = (int(done["count"]) - 1) / seconds if seconds > 0 else None
+        m.zero_loss = int(done["count"]) == w.readings
+        m.detail.update(
+            seconds=round(seconds, 3),
+            first_message_after_start_s=round(float(done["first"]) - float(done["started"]), 3),
+            redelivered=int(done["dup"]),
+        )
+
+    # ------------------------------------------------------------------ live
+
+    def live(self, rnd: int) -> list[Measurement]:
+        order = [CEILING, COLLECTOR] if rnd % 2 == 0 else [COLLECTOR, CEILING]
+        results = []
+        for subject in order:
+            w = self.workload(rnd, f"{LIVE}-{subject}")
+            client_id = f"bench-{w.tag}-{subject}-live"
+            m = Measurement(LIVE, subject, rnd, w.readings)
+            try:
+                if subject == COLLECTOR:
+                    self.collector_live(m, w, client_id)
+                else:
+                    self.ceiling_live(m, w, client_id)
+            except BenchError as exc:
+                m.error = str(exc)
+            finally:
+                drop_session(self.mosquitto, client_id)
+            _report(m)
+            results.append(m)
+        return results
+
+    def collector_live(self, m: Measurement, w: Workload, client_id: str) -> None:
+        database = f"bench_{w.tag}_collector"
+        collector = self.collector(client_id, database, f"live-{m.round}-collector")
+        collector.start()
+        samples: list[Sample] = []
+        final = None
+        try:
+            wait_for(collector.healthy, 60, "the collector to report healthy")
+            publishers = self.start_publishers(w, f"live-{m.round}-collector-publisher")
+            for worker in publishers:
+                worker.go()
+            samples = self.poll(collector, w.readings)
+            published = self.finish_publishers(publishers, w)
+            final = collector.counters()
+        finally:
+            exit_code = collector.stop()
+        if not samples or samples[-1].counters.received < w.readings:
+            got = samples[-1].counters.received if samples else 0
+            m.error = f"collector received {got:.0f} of {w.readings} in {self.drain_timeout:.0f}s"
+        else:
+            end = samples[-1].t
+            seconds = end - published.started
+            m.rate = w.readings / seconds if seconds > 0 else None
+            after = next((s for s in samples if s.t >= published.finished), samples[-1])
+            m.detail.update(
+                seconds=round(seconds, 3),
+                publish_rate=round(w.readings / (published.finished - published.started), 1),
+                behind_when_publishing_ended=int(w.readings - after.counters.received),
+                longest_pause_s=round(
+                    _longest_pause([s for s in samples if s.counters.received > 0]), 3
+                ),
+                timeline=_timeline(samples, published.started),
+            )
+        self.check_stored(m, w, database, final, exit_code)
+
+    def ceiling_live(self, m: Measurement, w: Workload, client_id: str) -> None:
+        config = CountConfig(
+            host=self.mosquitto.host,
+            port=self.mosquitto.port,
+            client_id=client_id,
+            expect=w.readings,
+            receive_maximum=self.settings.receive_maximum,
+            session_expiry=SESSION_EXPIRY,
+            timeout=self.publish_timeout + self.drain_timeout,
+        )
+        worker = Worker(
+            self.children, "count", config.model_dump_json(), self.log(f"live-{m.round}-ceiling")
+        )
+        try:
+            worker.expect("ready", 60)
+            publishers = self.start_publishers(w, f"live-{m.round}-ceiling-publisher")
+            for pub in publishers:
+                pub.go()
+            done = worker.expect("done", self.publish_timeout + self.drain_timeout + 30)
+            published = self.finish_publishers(publishers, w)
+        finally:
+            worker.finish()
+        seconds = float(done["last"]) - published.started
+        m.rate = w.readings / seconds if seconds > 0 else None
+        m.zero_loss = int(done["count"]) == w.readings
+        m.detail.update(
+            seconds=round(seconds, 3),
+            publish_rate=round(w.readings / (published.finished - published.started), 1),
+            redelivered=int(done["dup"]),
+        )
+
+
+def _longest_pause(samples: list[Sample]) -> float:
+    """The longest time the received counter stood still between two of the samples."""
+    longest = 0.0
+    if not samples:
+        return longest
+    last_change, last_value = samples[0].t, samples[0].counters.received
+    for s in samples[1:]:
+        if s.counters.received != last_value:
+            longest = max(longest, s.t - last_change)
+            last_change, last_value = s.t, s.counters.received
+    return longest
+
+
+def _timeline(samples: list[Sample], origin: float) -> list[tuple[float, int]]:
+    """(seconds since ``origin``, messages received) at each change of the counter."""
+    points: list[tuple[float, int]] = []
+    for s in samples:
+        received = int(s.counters.received)
+        if not points or points[-1][1] != received:
+            points.append((round(s.t - origin, 2), received))
+    return points
+
+
+def _progress(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def _report(m: Measurement) -> None:
+    rate = f"{m.rate:,.0f} msg/s" if m.rate is not None else "no rate"
+    loss = "zero loss" if m.zero_loss else f"FAILED: {m.error}"
+    _progress(f"{m.mode} round {m.round + 1} {m.subject}: {rate}, {loss}")
+
+
+# ---------------------------------------------------------------------- summary and report
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(measurements: list[Measurement], modes: list[str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for mode in modes:
+        entry: dict[str, Any] = {}
+        rates: dict[str, dict[int, float]] = {}
+        for subject in (CEILING, COLLECTOR):
+            ms = [m for m in measurements if m.mode == mode and m.subject == subject]
+            rates[subject] = {m.round: m.rate for m in ms if m.rate is not None}
+            entry[subject] = {
+                "median_msgs_per_s": _median(list(rates[subject].values())),
+                "rounds": [asdict(m) for m in ms],
+                "zero_loss_rounds": sum(m.zero_loss for m in ms),
+            }
+        ratios = [
+            rates[COLLECTOR][r] / rates[CEILING][r]
+            for r in sorted(rates[COLLECTOR])
+            if r in rates[CEILING]
+        ]
+        entry["ratios"] = ratios
+        entry["median_ratio"] = _median(ratios)
+        summary[mode] = entry
+    return summary
+
+
+def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    if CATCH_UP not in summary:
+        return []
+    entry = summary[CATCH_UP]
+    ratio, rate = entry["median_ratio"], entry[COLLECTOR]["median_msgs_per_s"]
+    return [
+        {
+            "name": "catch-up collector/ceiling",
+            "value": ratio,
+            "threshold": TARGET_RATIO,
+            "met": ratio is not None and ratio >= TARGET_RATIO,
+        },
+        {
+            "name": "catch-up collector msg/s",
+            "value": rate,
+            "threshold": TARGET_RATE,
+            "met": rate is not None and rate >= TARGET_RATE,
+        },
+    ]
+
+
+def _fmt_rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def render(result: dict[str, Any]) -> str:
+    plan, summary = result["plan"], result["modes"]
+    header = (
+        f"collector throughput, QoS 1: {plan['readings']:,} readings of {plan['machines']:,} "
+        f"machines, {plan['rounds']} round(s), receive maximum {result['receive_maximum']:,}"
+    )
+    load = (
+        f"load average (1 min) {result['load_before'][0]:.2f} before, "
+        f"{result['load_after'][0]:.2f} after; {result['cpus']} CPUs"
+    )
+    lines = [
+        header,
+        load,
+        "",
+        f"{'mode':<9} {'subject':<10} {'median msg/s':>12}  {'rounds':<30} zero loss",
+    ]
+    for mode, entry in summary.items():
+        for subject in (CEILING, COLLECTOR):
+            e = entry[subject]
+            per_round = " ".join(_fmt_rate(r["rate"]) for r in e["rounds"])
+            ok = f"{e['zero_loss_rounds']}/{len(e['rounds'])}"
+            lines.append(
+                f"{mode:<9} {subject:<10} {_fmt_rate(e['median_msgs_per_s']):>12}  "
+                f"{per_round:<30} {ok}"
+            )
+        per_round = " ".join(_fmt_ratio(r) for r in entry["ratios"])
+        lines.append(
+            f"{mode:<9} {'ratio':<10} {_fmt_ratio(entry['median_ratio']):>12}  {per_round:<30}"
+        )
+    if result["targets"]:
+        lines += ["", "targets"]
+        for t in result["targets"]:
+            if t["name"].endswith("msg/s"):
+                value, want = _fmt_rate(t["value"]), f">= {t['threshold']:,.0f}"
+            else:
+                value, want = _fmt_ratio(t["value"]), f">= {t['threshold'] * 100:.0f}%"
+            verdict = "met" if t["met"] else "MISSED"
+            lines.append(f"  {t['name']:<28} {value:>8}  {want:<10} {verdict}")
+    lines.append("")
+    failures = [m for m in result["measurements"] if not m["zero_loss"]]
+    if failures:
+        lines.append("LOSS OR FAILURE:")
+        lines += [
+            f"  {m['mode']} round {m['round'] + 1} {m['subject']}: {m['error']}" for m in failures
+        ]
+    else:
+        lines.append(
+            "zero loss in every round: InfluxDB count(pairs) = readings, sum(pairs) = expected, "
+            "nothing rejected; the ceiling received every message"
+        )
+    if result["broker_drop_lines"]:
+        lines.append(f"broker log mentions dropped messages {result['broker_drop_lines']} time(s)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- main
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _workdir(*, keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="hosiery-bench-"))
+    (path / "logs").mkdir()
+    ok = False
+    try:
+        yield path
+        ok = True
+    finally:
+        if keep or not ok:
+            print(f"working directory kept: {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run(settings: BenchSettings) -> int:
+    plan = settings.plan
+    modes = [CATCH_UP, LIVE] if settings.mode == "both" else [settings.mode]
+    Workload(readings=plan["readings"], machines=plan["machines"], tag="check", base_ms=0)
+    load_before = os.getloadavg()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    measurements: list[Measurement] = []
+    with ExitStack() as stack:
+        workdir = stack.enter_context(_workdir(keep=settings.keep))
+        mosquitto = stack.enter_context(MosquittoServer(workdir / "mosquitto"))
+        influx = stack.enter_context(InfluxServer(workdir / "influxdb"))
+        children = Children()
+        stack.callback(children.stop_all)  # before the servers stop
+        bench = Bench(settings, workdir, mosquitto, influx, children)
+        print(
+            f"collector throughput: {', '.join(modes)}; {plan['rounds']} round(s) of "
+            f"{plan['readings']:,} readings, {plan['machines']:,} machines; logs in {workdir}",
+            file=sys.stderr,
+        )
+        for rnd in range(plan["rounds"]):
+            if CATCH_UP in modes:
+                measurements += bench.catch_up(rnd)
+            if LIVE in modes:
+                measurements += bench.live(rnd)
+        broker_log = mosquitto.log_path.read_text(errors="replace")
+        drop_lines = sum("dropped" in line.lower() for line in broker_log.splitlines())
+    summary = summarize(measurements, modes)
+    result: dict[str, Any] = {
+        "benchmark": "collector_throughput",
+        "started_at": started_at,
+        "plan": plan,
+        "publishers": settings.publishers,
+        "receive_maximum": settings.receive_maximum,
+        "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "modes": summary,
+        "targets": targets(summary),
+        "measurements": [asdict(m) for m in measurements],
+        "broker_drop_lines": drop_lines,
+        "zero_loss": all(m.zero_loss for m in measurements),
+    }
+    print(render(result))
+    if settings.json_path is not None:
+        settings.json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0 if result["zero_loss"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = CliApp.run(BenchSettings, cli_args=list(sys.argv[1:] if argv is None else argv))
+    except (ValidationError, SettingsError) as exc:
+        print(f"collector_throughput: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run(settings)
+    except KeyboardInterrupt:
+        print("collector_throughput: interrupted; servers and workers stopped", file=sys.stderr)
+        return 130
+    except (BenchError, ServerError, ValueError) as exc:
+        print(f"collector_throughput: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
