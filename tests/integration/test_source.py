@@ -325,6 +325,66 @@ def test_the_right_credentials_are_accepted(
     assert source.connected
 
 
+def openssl(command: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *command.split()], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_broker(broker: Brokers, tmp_path: Path) -> tuple[MosquittoServer, Path]:
+    """A broker speaking only TLS, with a certificate for 127.0.0.1 from a throw-away CA."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    new_key = "-newkey rsa:2048 -nodes -days 2"
+    openssl(f"req -x509 {new_key} -keyout ca.key -out ca.crt -subj /CN=test-ca", pki)
+    openssl(f"req -x509 {new_key} -keyout other.key -out other.crt -subj /CN=other-ca", pki)
+    openssl(f"req {new_key} -keyout server.key -out server.csr -subj /CN=127.0.0.1", pki)
+    (pki / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2"
+        " -out server.crt -extfile san.cnf",
+        pki,
+    )
+    server = broker(
+        "allow_anonymous true",
+        f"cafile {pki / 'ca.crt'}",
+        f"certfile {pki / 'server.crt'}",
+        f"keyfile {pki / 'server.key'}",
+    )
+    return server, pki
+
+
+def test_tls_with_the_brokers_ca_delivers(
+    tls_broker: tuple[MosquittoServer, Path], sources: Sources
+) -> None:
+    server, pki = tls_broker
+    source = sources(server, "collector-tls", tls_ca=pki / "ca.crt")
+    source.start(timeout=10)
+    assert source.config.url == f"mqtts://127.0.0.1:{server.port}"
+    source.publish("hosiery/v1/_rejected", b"over tls", 1).wait_for_publish(DEADLINE)
+
+
+def test_tls_with_an_unknown_ca_is_one_clear_error(
+    tls_broker: tuple[MosquittoServer, Path], sources: Sources
+) -> None:
+    server, pki = tls_broker
+    source = sources(server, "collector-tls", tls_ca=pki / "other.crt")
+    with pytest.raises(MqttUnavailableError) as caught:
+        source.start(timeout=10)
+    assert str(caught.value) == (
+        f"cannot connect to mqtts://127.0.0.1:{server.port}: "
+        "TLS certificate not accepted: self-signed certificate in certificate chain"
+    )
+
+
+def test_plain_mqtt_to_a_tls_port_is_one_clear_error(
+    tls_broker: tuple[MosquittoServer, Path], sources: Sources
+) -> None:
+    server, _pki = tls_broker
+    source = sources(server, "collector-tls")
+    with pytest.raises(MqttUnavailableError, match="closed the connection before accepting it"):
+        source.start(timeout=10)
+
+
 # --------------------------------------------------------------------- own publications
 
 

@@ -39,6 +39,7 @@ class SimulatedClient(mqtt.Client):
         self.connack = "Success"
         self.suback = "Granted QoS 1"
         self.answer_connect = True
+        self.close_before_connack = False
         self.connect_calls: list[dict[str, Any]] = []
         self.subscriptions: list[tuple[str, SubscribeOptions | None]] = []
         self.acks: list[tuple[int, int]] = []
@@ -77,7 +78,9 @@ class SimulatedClient(mqtt.Client):
 
     def loop_start(self) -> MQTTErrorCode:
         self.calls.append("loop_start")
-        if self.answer_connect:
+        if self.close_before_connack:
+            self.lose_connection()
+        elif self.answer_connect:
             self.broker_connack(session_present=False)
         return SUCCESS
 
@@ -251,6 +254,19 @@ def test_a_broker_that_never_answers_raises_after_the_timeout(
     with pytest.raises(MqttUnavailableError, match=r"no answer from the broker within 0.05s"):
         source.start(timeout=0.05)
     assert client.calls[-2:] == ["disconnect", "loop_stop"]
+
+
+def test_a_broker_that_closes_the_connection_at_once_is_one_clear_error(
+    client: SimulatedClient, source: MqttSource
+) -> None:
+    client.close_before_connack = True
+    with pytest.raises(MqttUnavailableError) as caught:
+        source.start(timeout=10)
+    assert str(caught.value) == (
+        "cannot connect to mqtt://127.0.0.1:1884: "
+        "the broker closed the connection before accepting it"
+    )
+    assert source.stats().disconnects == 0
 
 
 def test_a_source_starts_only_once(source: MqttSource) -> None:
