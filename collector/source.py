@@ -23,15 +23,18 @@ Threads
 -------
 paho's network thread runs the callbacks. ``on_message`` only wraps the message in a
 :class:`Delivery` and appends it to an :class:`~collector.intake.Intake`; one pipeline worker
-takes deliveries out with :meth:`MqttSource.drain` and acknowledges them, in the order they
-arrived, with :meth:`MqttSource.ack` or :meth:`MqttSource.ack_many`. The source does not check
-the order: the pipeline keeps it (it acknowledges batches in drain order).
+takes deliveries out with :meth:`MqttSource.drain`. Acknowledgements (:meth:`MqttSource.ack`,
+:meth:`MqttSource.ack_many`) may come from another thread (the pipeline's writer), but from one
+at a time and in the order the deliveries were drained: the source does not check the order,
+the pipeline keeps it by acknowledging whole batches in drain order. :meth:`MqttSource.publish`
+is safe from any thread.
 
 Generations
 -----------
 A packet identifier (``mid``) means something only on the connection it arrived on: once a
-connection is lost, the broker resends every unacknowledged message on the next connection, and
-an acknowledgement for an old ``mid`` could acknowledge a different message there. Each
+connection is lost, the broker resends every unacknowledged message on the next connection (or,
+if it lost the session, never), and an acknowledgement for an old ``mid`` could acknowledge a
+different message there. Each
 successful connection therefore starts a new *generation*; a :class:`Delivery` carries the
 generation it arrived in, and acknowledging a delivery of an earlier generation sends nothing
 (it is counted in :attr:`SourceStats.stale_acks`). The broker redelivers such a message on the
@@ -104,7 +107,8 @@ class MqttSourceConfig:
     intake_capacity: int | None = None
     """Deliveries the intake holds before ``on_message`` blocks; default twice
     ``receive_maximum`` (after a reconnect, undrained deliveries of the old connection and the
-    redelivered window can both be there)."""
+    redelivered window can both be there). With a broker that overshoots ``ReceiveMaximum``
+    (Mosquitto before 2.0.13) this is what bounds the collector's memory."""
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -386,8 +390,8 @@ class MqttSource:
     def ack(self, delivery: Delivery) -> bool:
         """Acknowledge ``delivery`` to the broker; False if it came on an earlier connection.
 
-        Call it only after the delivery is durably handled, in arrival order, from the thread
-        that drains. QoS 0 deliveries need no acknowledgement (True).
+        Call it only after the delivery is durably handled, in drain order, from one thread at
+        a time. QoS 0 deliveries need no acknowledgement (True).
         """
         if delivery.qos == 0:
             return True
