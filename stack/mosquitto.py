@@ -1,5 +1,6 @@
 """A Mosquitto 2 broker started from the repository's broker settings."""
 
+import os
 from pathlib import Path
 
 from stack.process import ServerProcess, find_binary, free_port, port_open
@@ -41,6 +42,10 @@ class MosquittoServer(ServerProcess):
         data.mkdir(exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
+            # Started as root, mosquitto switches to the user "mosquitto", which cannot write
+            # persistence (or read a password file) in a private directory: keep running as
+            # the user that started it.
+            *(["user root"] if os.geteuid() == 0 else []),
             f"persistence_location {data}/",
             "log_dest stdout",
             "log_type error",
