@@ -18,7 +18,6 @@ Library use (tests, demos)::
 or ``run_fleet(config, stop=event)`` in the calling thread.
 """
 
-import contextlib
 import heapq
 import random
 import secrets
@@ -38,6 +37,7 @@ from simulators.faults import NO_FAULTS, FaultCounts, FaultInjector, FaultRates
 from simulators.gateway import Gateway, GatewayState
 from simulators.machine import Dynamics, MachineModel
 from simulators.malformed import malformed_message
+from simulators.mqtt_wire import str16
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
 from simulators.park import Park, build_park
 from simulators.rng import SplitMix64, derive_seed
@@ -164,7 +164,9 @@ class Fleet:
                 config.broker,
                 selector=self._selector,
                 wall_ms=clock_ms,
+                monotonic=monotonic,
                 keepalive=config.keepalive,
+                connect_timeout=min(config.connect_timeout, 10.0),
                 on_lost=self._on_lost,
             )
             for e in self.park.enterprises
@@ -173,6 +175,7 @@ class Fleet:
         self._machine_ids = [m.id for m in self.park.machines]
         self._gateway_of: list[int] = []
         self._channels: list[CounterChannel] = []
+        self._topics16: list[bytes] = []
         self._rpm: list[float] = []
         for g, enterprise in enumerate(self.park.enterprises):
             for machine in enterprise.machines:
@@ -184,6 +187,7 @@ class Fleet:
                         self._boot_prefix,
                     )
                 )
+                self._topics16.append(str16(counter_topic(enterprise.id, machine.id)))
                 self._rpm.append(machine.style.rpm)
         self._models: list[MachineModel] = []
         self._heap: list[tuple[float, int]] = []
@@ -207,7 +211,6 @@ class Fleet:
                     raise BrokerUnreachableError(
                         f"cannot connect to {self.url}: {describe_os_error(exc)}"
                     ) from exc
-                self._sync_write(gateway)
                 self._poll(0.0)
             self._await_connacks()
         except BaseException:
@@ -317,13 +320,13 @@ class Fleet:
                 break
             touched = self._publish_due(now)
             self._run_events(now)
+            for gateway in touched:
+                gateway.flush()
             if now >= next_misc:
                 next_misc = now + 1.0
                 for gateway in self.gateways:
-                    gateway.loop_misc()
+                    gateway.keepalive(now)
                 self._report_lost()
-            for gateway in touched:
-                self._sync_write(gateway)
             pause = now + period - self._mono()
             if pause > 0:
                 time.sleep(pause)
@@ -347,6 +350,7 @@ class Fleet:
         gateway_of = self._gateway_of
         models = self._models
         channels = self._channels
+        topics = self._topics16
         rpms = self._rpm
         messages = 0
         readings = 0
@@ -368,7 +372,7 @@ class Fleet:
             channel = channels[i]
             faults = NO_FAULTS if injector is None else injector.draw()
             payloads = channel.report(ts_ms, int(model.knitted), state, rpm, faults, counts)
-            topic = channel.topic
+            topic = topics[i]
             for payload in payloads:
                 gateway.publish(topic, payload)
             messages += len(payloads)
@@ -388,7 +392,7 @@ class Fleet:
                         pairs_total=total,
                         style=channel.style,
                     )
-                    gateway.publish(bad_topic, bad_payload)
+                    gateway.publish(str16(bad_topic), bad_payload)
                     counts.malformed += 1
                     messages += 1
         self.messages += messages
@@ -442,13 +446,12 @@ class Fleet:
         """Reconnect gateway ``g``; when the broker cannot be reached, try again later."""
         gateway = self.gateways[g]
         try:
-            gateway.reopen()
+            gateway.open()
         except OSError:
             attempt = self._backoff.get(g, 0)
             self._backoff[g] = attempt + 1
             self._schedule(now + _backoff(attempt), g, "reconnect")
             return False
-        self._sync_write(gateway)
         return True
 
     def _report_lost(self) -> None:
@@ -466,35 +469,14 @@ class Fleet:
         """Read and write whatever the sockets are ready for."""
         for key, mask in self._selector.select(timeout):
             gateway: Gateway = key.data
-            client = gateway.client
             if mask & _READ:
-                client.loop_read()
+                gateway.handle_read()
             if mask & _WRITE:
-                client.loop_write()
-            self._sync_write(gateway)
-
-    def _sync_write(self, gateway: Gateway) -> None:
-        """Watch a socket for writability exactly while paho has bytes waiting to be sent."""
-        want = gateway.client.want_write()
-        if want == gateway.writing:
-            return
-        sock = gateway.client.socket()
-        if sock is None:
-            return
-        try:
-            self._selector.modify(sock, _READ | _WRITE if want else _READ, gateway)
-        except (KeyError, ValueError):
-            return  # the socket was closed meanwhile
-        gateway.writing = want
+                gateway.flush()
 
     def _close_sockets(self) -> None:
         for gateway in self.gateways:
-            sock = gateway.client.socket()
-            if sock is not None:
-                # (not registered when it never connected or was closed already)
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(sock)
-                sock.close()
+            gateway.close()
         self._selector.close()
 
     def _await_connacks(self) -> None:
@@ -527,7 +509,7 @@ class Fleet:
             if self._mono() > deadline:
                 return False
             for gateway in self.gateways:
-                self._sync_write(gateway)
+                gateway.flush()
             self._poll(0.02)
         return True
 
@@ -566,7 +548,7 @@ class Fleet:
                 state = model.state(sim_end)
                 rpm = self._rpm[i] if state is _RUNNING else 0.0
                 for payload in channel.final(ended_ms, int(model.knitted), state, rpm):
-                    gateway.publish(channel.topic, payload)
+                    gateway.publish(self._topics16[i], payload)
                     self.messages += 1
                 self.readings += 1
             truths.append(
@@ -593,7 +575,7 @@ class Fleet:
             if gateway.state is _ONLINE:
                 gateway.disconnect()
         self._wait(
-            lambda: all(g.client.socket() is None for g in gateways),
+            lambda: all(g.closed for g in gateways),
             min(deadline, self._mono() + 5),
         )
         return Truth(

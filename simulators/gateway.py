@@ -1,10 +1,13 @@
-"""An enterprise gateway: one MQTT connection publishing its machines' readings.
+"""An enterprise gateway: one MQTT 3.1.1 connection publishing its machines' readings.
 
-The gateway does no I/O on its own: the fleet drives every gateway's paho client from one
-thread through paho's external-loop API (``socket()``, ``loop_read``/``loop_write``/
-``loop_misc``, ``want_write``), with one selector for all sockets. Readings are QoS 1; the
-gateway publishes a retained birth message on its status topic when it connects and leaves a
+The gateway does no I/O on its own initiative: the fleet drives every gateway from one thread
+with one selector. Readings go out at QoS 1 and stay in flight until the broker's PUBACK; after a
+lost connection they are sent again (DUP) once the broker has accepted the new connection. The
+gateway publishes a retained birth message on its status topic whenever it connects and leaves a
 retained Last Will (``online: false``) with the broker.
+
+Packets are encoded by :mod:`simulators.mqtt_wire`: a general-purpose MQTT client costs several
+times more CPU per message than the park's 4,000 readings a second can afford in one process.
 """
 
 import contextlib
@@ -13,18 +16,29 @@ import socket
 import struct
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from contract import status_topic
 from simulators.broker import BrokerAddress
+from simulators.mqtt_wire import (
+    CONNACK,
+    CONNACK_REASONS,
+    DISCONNECT_PACKET,
+    PINGREQ_PACKET,
+    PINGRESP,
+    PUBACK,
+    PacketReader,
+    ProtocolError,
+    as_dup,
+    connect_packet,
+    publish_packet,
+    str16,
+)
 
-MAX_INFLIGHT = 1000
-"""Unacknowledged QoS 1 messages per connection before paho queues further ones."""
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_RECV_BYTES = 65536
 
 
 class GatewayState(Enum):
@@ -41,7 +55,7 @@ class GatewayState(Enum):
 
 
 class Gateway:
-    """One enterprise's connection. ``pending`` counts messages the broker has not yet acked."""
+    """One enterprise's connection. ``pending`` counts messages the broker has not acked yet."""
 
     def __init__(
         self,
@@ -51,7 +65,9 @@ class Gateway:
         *,
         selector: selectors.BaseSelector,
         wall_ms: Callable[[], int],
+        monotonic: Callable[[], float],
         keepalive: int = 60,
+        connect_timeout: float = 10.0,
         on_lost: Callable[["Gateway"], None] | None = None,
     ) -> None:
         self.enterprise = enterprise
@@ -60,127 +76,41 @@ class Gateway:
         self.machines = machines
         self.broker = broker
         self.state = GatewayState.NEW
-        self.pending = 0
         self.refusal: str | None = None
-        self.writing = False
         self._selector = selector
         self._wall_ms = wall_ms
+        self._mono = monotonic
         self._keepalive = keepalive
+        self._connect_timeout = connect_timeout
         self._on_lost = on_lost
-        self._online_since_ms = 0
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
+        self._status16 = str16(self.status_topic)
+        self._connect = connect_packet(
+            self.client_id,
+            keepalive=keepalive,
+            will_topic=self.status_topic,
+            will_payload=orjson.dumps({"online": False}),
+            username=broker.username,
+            password=broker.password,
         )
-        if broker.username is not None:
-            client.username_pw_set(broker.username, broker.password)
-        client.will_set(self.status_topic, orjson.dumps({"online": False}), qos=1, retain=True)
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        self.client = client
+        self._sock: socket.socket | None = None
+        self._out = bytearray()
+        self._writing = False
+        self._inflight: dict[int, bytes] = {}
+        self._next_id = 1
+        self._reader = PacketReader()
+        self._last_sent = 0.0
+        self._ping_sent: float | None = None
+        self._connecting_since = 0.0
+        self._online_since_ms = 0
 
-    # -- paho callbacks (run inside loop_read/loop_write, in the fleet's thread) -----------------
+    @property
+    def pending(self) -> int:
+        """PUBLISH packets not acknowledged by the broker yet."""
+        return len(self._inflight)
 
-    def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        self._selector.register(sock, selectors.EVENT_READ, self)
-        self.writing = False
-
-    def _on_socket_close(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        # (already unregistered when paho closes an aborted socket a second time)
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(sock)
-        self.writing = False
-
-    def _on_connect(
-        self,
-        _client: mqtt.Client,
-        _userdata: Any,
-        _flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        _properties: Any,
-    ) -> None:
-        if reason_code.is_failure:
-            self.refusal = str(reason_code)
-            self.state = GatewayState.REFUSED
-            return
-        self.state = GatewayState.ONLINE
-        self._online_since_ms = self._wall_ms()
-        birth = {"online": True, "ts": self._wall_ms(), "machines": list(self.machines)}
-        self.publish(self.status_topic, orjson.dumps(birth), retain=True)
-
-    def _on_disconnect(
-        self,
-        _client: mqtt.Client,
-        _userdata: Any,
-        _flags: mqtt.DisconnectFlags,
-        _reason_code: ReasonCode,
-        _properties: Any,
-    ) -> None:
-        if self.state is GatewayState.CLOSING:
-            self.state = GatewayState.CLOSED
-        elif self.state in (GatewayState.CONNECTING, GatewayState.ONLINE):
-            self.state = GatewayState.DOWN
-            if self._on_lost is not None:
-                self._on_lost(self)
-
-    def _on_publish(
-        self, _client: mqtt.Client, _userdata: Any, _mid: int, _rc: ReasonCode, _props: Any
-    ) -> None:
-        self.pending -= 1
-
-    # -- driven by the fleet ---------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Connect (TCP now, CONNACK later through ``loop_read``); raises ``OSError``."""
-        self.state = GatewayState.CONNECTING
-        try:
-            self.client.connect(self.broker.host, self.broker.port, keepalive=self._keepalive)
-        except OSError:
-            self.state = GatewayState.DOWN
-            raise
-
-    def reopen(self) -> None:
-        """Reconnect the same client: unacknowledged messages are sent again."""
-        self.state = GatewayState.CONNECTING
-        try:
-            self.client.reconnect()
-        except OSError:
-            self.state = GatewayState.DOWN
-            raise
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain)
-        self.pending += 1
-
-    def abort(self) -> None:
-        """Die without DISCONNECT: reset the TCP connection so the broker sends the Last Will."""
-        self.state = GatewayState.DEAD
-        sock = self.client.socket()
-        if isinstance(sock, socket.socket):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already gone: the broker sees the connection lost either way
-            # paho reads the end of the stream, closes the socket (a reset, with linger 0) and
-            # reports the connection lost.
-            self.client.loop_read()
-
-    def say_offline(self) -> None:
-        """Publish the retained ``online: false`` status of a clean shutdown."""
-        self.publish(self.status_topic, orjson.dumps({"online": False, "ts": self._wall_ms()}),
-                     retain=True)  # fmt: skip
-
-    def disconnect(self) -> None:
-        """Clean DISCONNECT (the broker then discards the Last Will)."""
-        self.state = GatewayState.CLOSING
-        self.client.disconnect()
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
 
     def since_online(self, now_ms: int) -> float:
         """Seconds since the gateway last came online (infinite if it never did)."""
@@ -188,6 +118,177 @@ class Gateway:
             return float("inf")
         return (now_ms - self._online_since_ms) / 1000.0
 
-    def loop_misc(self) -> None:
-        if self.state in (GatewayState.CONNECTING, GatewayState.ONLINE):
-            self.client.loop_misc()
+    # -- connection ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect: TCP now (raises ``OSError``), CONNACK later through :meth:`handle_read`.
+
+        Messages still in flight from an earlier connection are sent again after the CONNACK.
+        """
+        self._close_socket()
+        self.state = GatewayState.CONNECTING
+        self._out.clear()
+        self._reader = PacketReader()
+        try:
+            sock = socket.create_connection(
+                (self.broker.host, self.broker.port), timeout=self._connect_timeout
+            )
+        except OSError:
+            self.state = GatewayState.DOWN
+            raise
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._selector.register(sock, _READ, self)
+        self._writing = False
+        now = self._mono()
+        self._connecting_since = now
+        self._ping_sent = None
+        self._out += self._connect
+        self.flush()
+
+    def _on_connack(self, body: bytes) -> None:
+        code = body[1] if len(body) >= 2 else -1
+        if code != 0:
+            self.refusal = CONNACK_REASONS.get(code, f"CONNACK return code {code}")
+            self.state = GatewayState.REFUSED
+            self._close_socket()
+            return
+        self.state = GatewayState.ONLINE
+        self._online_since_ms = self._wall_ms()
+        resend = [as_dup(packet) for packet in self._inflight.values()]
+        birth = {"online": True, "ts": self._online_since_ms, "machines": list(self.machines)}
+        self.publish(self._status16, orjson.dumps(birth), retain=True)
+        for packet in resend:
+            self._out += packet
+        self.flush()
+
+    def _lost(self) -> None:
+        self._close_socket()
+        if self.state is GatewayState.CLOSING:
+            self.state = GatewayState.CLOSED
+        elif self.state in (GatewayState.CONNECTING, GatewayState.ONLINE):
+            self.state = GatewayState.DOWN
+            if self._on_lost is not None:
+                self._on_lost(self)
+
+    def _close_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        self._writing = False
+        if sock is not None:
+            # (a socket the selector has already forgotten is fine)
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            sock.close()
+
+    # -- I/O, driven by the fleet -----------------------------------------------------------------
+
+    def publish(self, topic16: bytes, payload: bytes, *, retain: bool = False) -> None:
+        """Queue a QoS 1 PUBLISH (sent by :meth:`flush`; kept until the broker acks it)."""
+        inflight = self._inflight
+        packet_id = self._next_id
+        while packet_id in inflight:
+            packet_id = packet_id % 65535 + 1
+        self._next_id = packet_id % 65535 + 1
+        packet = publish_packet(topic16, payload, packet_id, retain=retain)
+        inflight[packet_id] = packet
+        if self.state is GatewayState.ONLINE:
+            self._out += packet
+
+    def flush(self) -> None:
+        """Send what is queued; watch for writability while some of it is left."""
+        sock = self._sock
+        if sock is None or not self._out:
+            return
+        try:
+            sent = sock.send(self._out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._lost()
+            return
+        if sent:
+            del self._out[:sent]
+            self._last_sent = self._mono()
+        want = bool(self._out)
+        if want != self._writing:
+            self._selector.modify(sock, _READ | _WRITE if want else _READ, self)
+            self._writing = want
+        if not want and self.state is GatewayState.CLOSING:
+            self._close_socket()
+            self.state = GatewayState.CLOSED
+
+    def handle_read(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(_RECV_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._lost()
+            return
+        if not data:
+            self._lost()
+            return
+        try:
+            packets = self._reader.feed(data)
+        except ProtocolError:
+            self._lost()
+            return
+        inflight = self._inflight
+        for kind, _flags, body in packets:
+            if kind == PUBACK:
+                inflight.pop(int.from_bytes(body[:2], "big"), None)
+            elif kind == CONNACK:
+                self._on_connack(body)
+            elif kind == PINGRESP:
+                self._ping_sent = None
+
+    def keepalive(self, now: float) -> None:
+        """Ping an idle connection; give up on one that stopped answering."""
+        if self._sock is None:
+            return
+        if self.state is GatewayState.CONNECTING:
+            if now - self._connecting_since > self._connect_timeout:
+                self._lost()
+            return
+        if self.state is not GatewayState.ONLINE:
+            return
+        if self._ping_sent is not None:
+            if now - self._ping_sent > self._keepalive:
+                self._lost()
+        elif now - self._last_sent >= self._keepalive / 2:
+            self._ping_sent = now
+            self._out += PINGREQ_PACKET
+            self.flush()
+
+    def abort(self) -> None:
+        """Die without DISCONNECT: reset the TCP connection, so the broker sends the Last Will."""
+        self.state = GatewayState.DEAD
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already gone: the broker sees it lost anyway
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._close_socket()
+        self._out.clear()
+
+    def say_offline(self) -> None:
+        """Publish the retained ``online: false`` status of a clean shutdown."""
+        payload = orjson.dumps({"online": False, "ts": self._wall_ms()})
+        self.publish(self._status16, payload, retain=True)
+        self.flush()
+
+    def disconnect(self) -> None:
+        """Clean DISCONNECT (the broker then discards the Last Will), then close."""
+        if self._sock is None:
+            self.state = GatewayState.CLOSED
+            return
+        self.state = GatewayState.CLOSING
+        self._out += DISCONNECT_PACKET
+        self.flush()
+
+    def close(self) -> None:
+        """Close the socket, whatever the state (no DISCONNECT)."""
+        self._close_socket()
