@@ -265,11 +265,12 @@ class CollectorProcess:
         health = self.health()
         return health is not None and health.get("status") == "ok"
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (the collector writes what it holds), SIGKILL after ``timeout`` s."""
         self._http.close()
         if self.proc is None:
             return 0
-        return Children.stop(self.proc, timeout=60)
+        return Children.stop(self.proc, timeout=timeout)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -318,9 +319,14 @@ def _session(
     client.on_disconnect = lambda *_args: closed.set()
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = expiry
-    client.connect(
-        server.host, server.port, keepalive=30, clean_start=not subscribe, properties=props
-    )
+    try:
+        client.connect(
+            server.host, server.port, keepalive=30, clean_start=not subscribe, properties=props
+        )
+    except OSError as exc:
+        raise BenchError(
+            f"MQTT session {client_id}: cannot connect to {server.url}: {exc}"
+        ) from None
     deadline = time.monotonic() + timeout
     while not done.is_set() and time.monotonic() < deadline:
         client.loop(timeout=0.05)

@@ -111,7 +111,9 @@ def publish(config: PublishConfig) -> None:
         _say(event="error", error="publisher could not connect")
         return
     _say(event="ready", messages=len(batch), window=state["window"])
-    sys.stdin.readline()
+    if not sys.stdin.readline():
+        client.disconnect()
+        return  # the benchmark went away before saying go
     started = time.monotonic()
     deadline = started + config.timeout
     window = state["window"]

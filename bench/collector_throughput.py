@@ -193,8 +193,13 @@ class Bench:
                     self.children, "publish", config.model_dump_json(), self.log(f"{name}-{part}")
                 )
             )
-        for worker in workers:
-            worker.expect("ready", 120)
+        try:
+            for worker in workers:
+                worker.expect("ready", 120)
+        except BenchError:
+            for worker in workers:
+                worker.finish()
+            raise
         return workers
 
     def finish_publishers(self, workers: list[Worker], w: Workload) -> Published:
@@ -216,6 +221,13 @@ class Bench:
         for worker in workers:
             worker.go()
         return self.finish_publishers(workers, w)
+
+    def forget(self, client_id: str) -> None:
+        """Discard a session, so it queues nothing more; a failure is reported, not raised."""
+        try:
+            drop_session(self.mosquitto, client_id)
+        except BenchError as exc:
+            _progress(f"could not discard the session {client_id}: {exc}")
 
     def collector(self, client_id: str, database: str, name: str) -> CollectorProcess:
         state_dir = self.workdir / "state" / name
@@ -329,7 +341,7 @@ class Bench:
                 except BenchError as exc:
                     m.error = str(exc)
                 finally:
-                    drop_session(self.mosquitto, ids[subject])
+                    self.forget(ids[subject])
                 _report(m)
                 results.append(m)
         except BenchError as exc:
@@ -339,7 +351,7 @@ class Bench:
                 if s not in {r.subject for r in results}
             )
             for client_id in ids.values():
-                drop_session(self.mosquitto, client_id)
+                self.forget(client_id)
         return results
 
     def collector_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
@@ -351,6 +363,9 @@ class Bench:
             first = self.first_message(collector)
             samples = [first, *self.poll(collector, w.readings)]
             final = collector.counters()
+        except KeyboardInterrupt:
+            collector.stop(timeout=5)  # interrupted: do not wait for its shutdown
+            raise
         finally:
             exit_code = collector.stop()
         last = samples[-1]
@@ -419,7 +434,7 @@ class Bench:
             except BenchError as exc:
                 m.error = str(exc)
             finally:
-                drop_session(self.mosquitto, client_id)
+                self.forget(client_id)
             _report(m)
             results.append(m)
         return results
@@ -429,6 +444,7 @@ class Bench:
         collector = self.collector(client_id, database, f"live-{m.round}-collector")
         collector.start()
         samples: list[Sample] = []
+        publishers: list[Worker] = []
         final = None
         try:
             wait_for(collector.healthy, 60, "the collector to report healthy")
@@ -438,7 +454,12 @@ class Bench:
             samples = self.poll(collector, w.readings)
             published = self.finish_publishers(publishers, w)
             final = collector.counters()
+        except KeyboardInterrupt:
+            collector.stop(timeout=5)  # interrupted: do not wait for its shutdown
+            raise
         finally:
+            for worker in publishers:
+                worker.finish()
             exit_code = collector.stop()
         if not samples or samples[-1].counters.received < w.readings:
             got = samples[-1].counters.received if samples else 0
@@ -472,6 +493,7 @@ class Bench:
         worker = Worker(
             self.children, "count", config.model_dump_json(), self.log(f"live-{m.round}-ceiling")
         )
+        publishers: list[Worker] = []
         try:
             worker.expect("ready", 60)
             publishers = self.start_publishers(w, f"live-{m.round}-ceiling-publisher")
@@ -480,6 +502,8 @@ class Bench:
             done = worker.expect("done", self.publish_timeout + self.drain_timeout + 30)
             published = self.finish_publishers(publishers, w)
         finally:
+            for pub in publishers:
+                pub.finish()
             worker.finish()
         seconds = float(done["last"]) - published.started
         m.rate = w.readings / seconds if seconds > 0 else None
@@ -721,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("collector_throughput: interrupted; servers and workers stopped", file=sys.stderr)
         return 130
-    except (BenchError, ServerError, ValueError) as exc:
+    except (BenchError, ServerError, OSError, ValueError) as exc:
         print(f"collector_throughput: {exc}", file=sys.stderr)
         return 1
 
