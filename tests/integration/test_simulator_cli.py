@@ -1,7 +1,6 @@
 """``hosiery-sim run`` against a real broker: every message checked against the contract, and the
 counters a subscriber saw add up to the truth file, with every fault injection on."""
 
-import getpass
 import subprocess
 import sys
 import threading
@@ -226,9 +225,7 @@ def test_bad_credentials_are_one_line_and_exit_code_2(
     passwords.chmod(0o600)
     make = mosquitto_factory
     assert callable(make)
-    # (``user``: a broker started as root keeps the rights to read the test's password file)
-    conf = f"allow_anonymous false\npassword_file {passwords}\nuser {getpass.getuser()}"
-    broker: MosquittoServer = make(extra_conf=conf)
+    broker: MosquittoServer = make(extra_conf=f"allow_anonymous false\npassword_file {passwords}")
     argv = [
         *HOSIERY_SIM, "run", "--mqtt-url", broker.url, "--machines", "5",
         "--mqtt-username", "gw", "--mqtt-password", "wrong",
