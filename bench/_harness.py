@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -229,6 +230,7 @@ class CollectorProcess:
             "--state-dir", str(state_dir),
             "--http-port", str(self.port),
             "--log-level", "info",
+            "--log-format", "json",
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
         self._http = httpx.Client(timeout=2.0)
@@ -249,6 +251,23 @@ class CollectorProcess:
         except httpx.HTTPError:
             return None
         return parse_counters(resp.text) if resp.status_code == 200 else None
+
+    def connected_at(self) -> float | None:
+        """When the collector connected to the broker (its first ``mqtt connected`` log line).
+
+        In ``time.monotonic()`` seconds. With a backlog, the broker starts sending it right after
+        the connection, while the collector is still starting, so this is when the first message
+        arrived. None if the log has no such line.
+        """
+        offset = time.time() - time.monotonic()
+        for line in self.log_path.read_bytes().splitlines():
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get("event") == "mqtt connected":
+                return datetime.fromisoformat(str(entry["timestamp"])).timestamp() - offset
+        return None
 
     def health(self) -> dict[str, Any] | None:
         """/healthz's answer (``status``, ``buffered``, ...), or None while it does not answer."""

@@ -49,6 +49,8 @@ class CountConfig(BaseModel):
     receive_maximum: int = Field(ge=1, le=65_535)
     session_expiry: int = Field(ge=0)
     timeout: float = Field(gt=0)
+    ack_batch: int = Field(0, ge=0)
+    """0: paho acknowledges each message itself; N: acknowledge in arrival order every N."""
 
 
 def _say(**fields: Any) -> None:
@@ -147,15 +149,24 @@ def publish(config: PublishConfig) -> None:
 
 
 def count(config: CountConfig) -> None:
-    """The ceiling: a plain paho subscriber (automatic acks) that only counts messages.
+    """The ceiling: a plain paho subscriber that only counts messages.
+
+    paho acknowledges each message as it arrives (``ack_batch`` 0), or the subscriber
+    acknowledges them in arrival order every ``ack_batch`` messages, as the collector does per
+    write batch.
 
     It connects like the collector (MQTT v5, fixed client id, clean start off, session expiry,
     the same Receive Maximum, ``hosiery/v1/#`` at QoS 1) and reports when ``expect`` messages
     have arrived: the times of the first and the last.
     """
+    batch = config.ack_batch
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5
+        CallbackAPIVersion.VERSION2,
+        client_id=config.client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=batch > 0,
     )
+    unacked: list[int] = []
     done = threading.Event()
     ready = threading.Event()
     stats = {"count": 0, "dup": 0, "first": 0.0, "last": 0.0, "sub_mid": -1}
@@ -183,13 +194,19 @@ def count(config: CountConfig) -> None:
         if mid == stats["sub_mid"]:
             ready.set()
 
-    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+    def on_message(c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         n = stats["count"] + 1
         stats["count"] = n
         if n == 1:
             stats["first"] = clock()
         if message.dup:
             stats["dup"] += 1
+        if batch:
+            unacked.append(message.mid)
+            if len(unacked) >= batch or n >= expect:
+                for mid in unacked:
+                    c.ack(mid, 1)
+                unacked.clear()
         if n >= expect:
             stats["last"] = clock()
             done.set()
