@@ -518,6 +518,9 @@ class Fleet:
         config = self.config
         deadline = self._mono() + config.shutdown_timeout
         self._events.clear()
+        self._run_events(self._mono())  # (notes connections lost since the last pass)
+        self._events.clear()
+        self._report_lost()
         gateways = self.gateways
 
         # Bring back every gateway that is away, so every machine's final reading can go out.
