@@ -162,19 +162,22 @@ class Bench:
         self.influx = influx
         self.children = children
         self.run_id = uuid.uuid4().hex[:6]
+        self._streams = 0
         readings = self.plan["readings"]
         self.drain_timeout = 60.0 + readings / 2_000
         self.publish_timeout = 60.0 + readings / 1_000
 
     # ------------------------------------------------------------------ building blocks
 
-    def workload(self, rnd: int, mode: str) -> Workload:
+    def workload(self) -> Workload:
+        """A fresh stream: its tag names its boots, client ids and database."""
+        self._streams += 1
         now_ms = time.time_ns() // 1_000_000
         readings = self.plan["readings"]
         return Workload(
             readings=readings,
             machines=self.plan["machines"],
-            tag=f"{self.run_id}{mode[0]}{rnd}",
+            tag=f"{self.run_id}s{self._streams}",
             base_ms=now_ms - readings - 60_000,
         )
 
@@ -188,7 +191,7 @@ class Bench:
             config = PublishConfig(
                 host=self.mosquitto.host,
                 port=self.mosquitto.port,
-                client_id=f"{name}-{part}",
+                client_id=f"bench-{w.tag}-publisher-{part}",
                 workload=w,
                 part=part,
                 parts=parts,
@@ -323,7 +326,7 @@ class Bench:
     # ------------------------------------------------------------------ catch-up
 
     def catch_up(self, rnd: int) -> list[Measurement]:
-        w = self.workload(rnd, CATCH_UP)
+        w = self.workload()
         ids = {s: f"bench-{w.tag}-{s}" for s in (COLLECTOR, CEILING)}
         order = [COLLECTOR, CEILING] if rnd % 2 == 0 else [CEILING, COLLECTOR]
         results: list[Measurement] = []
@@ -433,7 +436,7 @@ class Bench:
         order = [CEILING, COLLECTOR] if rnd % 2 == 0 else [COLLECTOR, CEILING]
         results = []
         for subject in order:
-            w = self.workload(rnd, f"{LIVE}-{subject}")
+            w = self.workload()
             client_id = f"bench-{w.tag}-{subject}-live"
             m = Measurement(LIVE, subject, rnd, w.readings)
             try:
@@ -699,7 +702,7 @@ def _workdir(*, keep: bool) -> Iterator[Path]:
 
 def run(settings: BenchSettings) -> int:
     plan = settings.plan
-    modes = [CATCH_UP, LIVE] if settings.mode == "both" else [settings.mode]
+    modes: list[str] = [CATCH_UP, LIVE] if settings.mode == "both" else [settings.mode]
     Workload(readings=plan["readings"], machines=plan["machines"], tag="check", base_ms=0)
     load_before = os.getloadavg()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
