@@ -19,6 +19,10 @@ CollectorError
       +-- MqttUnavailableError    no connection to the broker, or no answer in time
       +-- MqttRefusedError        the broker refused the connection (credentials, not
                                   authorized) or the subscription
+ +-- AlertingConfigError          a file the alerting reads cannot be used (start-up, or kept
+      |                           the previous version when an edited file is reloaded)
+      +-- RegistryError           the park registry (--registry) is missing or invalid
+      +-- CalendarError           the shift calendar (--shift-calendar) is missing or invalid
 """
 
 
@@ -71,3 +75,18 @@ class MqttUnavailableError(MqttError):
 
 class MqttRefusedError(MqttError):
     """The MQTT broker refused the connection or the subscription."""
+
+
+# --- alerting (collector.alerting) ---
+
+
+class AlertingConfigError(CollectorError):
+    """A file the alerting reads (park registry, shift calendar) cannot be used."""
+
+
+class RegistryError(AlertingConfigError):
+    """The park registry is missing, unreadable or invalid."""
+
+
+class CalendarError(AlertingConfigError):
+    """The shift calendar is missing, unreadable or invalid."""

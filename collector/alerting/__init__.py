@@ -1,0 +1,18 @@
+"""Alerting inside the collector: idle, stopped and offline machines, and silent registries.
+
+One concept per module:
+
+=================  ==========================================================================
+``model``          the frozen :class:`~collector.alerting.model.Alert` value and its kinds
+``timers``         deadlines by key: a heap with lazy deletion and lazy postponement
+``calendar``       planned downtime: shift patterns, holidays, one-off downtime, time zones
+``registry``       the park registry: which machines are expected to report
+``tracker``        pure detection and lifecycle (takes ``now``; no I/O)
+``store``          the firing set and the notifications on disk (crash-safe)
+``notify``         what an alert looks like on MQTT, in InfluxDB and in a webhook body
+``webhooks``       the webhook dispatcher: its own threads, bounded queues, retries
+``observer``       the pipeline observer that glues the above together
+=================  ==========================================================================
+
+``docs/alerting.md`` describes the behaviour for operators.
+"""
