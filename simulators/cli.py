@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--connect-timeout", type=float, help="seconds to wait for CONNACKs")
     run.add_argument("--shutdown-timeout", type=float, help="seconds to deliver final readings")
+    run.add_argument(
+        "--client-id-prefix",
+        help="gateway client ids are this + the enterprise id (default gw-; another prefix lets "
+        "two simulators share a broker)",
+    )
     return parser
 
 

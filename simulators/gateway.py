@@ -69,9 +69,10 @@ class Gateway:
         keepalive: int = 60,
         connect_timeout: float = 10.0,
         on_lost: Callable[["Gateway"], None] | None = None,
+        client_id_prefix: str = "gw-",
     ) -> None:
         self.enterprise = enterprise
-        self.client_id = f"gw-{enterprise}"
+        self.client_id = f"{client_id_prefix}{enterprise}"
         self.status_topic = status_topic(enterprise)
         self.machines = machines
         self.broker = broker

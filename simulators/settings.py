@@ -49,6 +49,7 @@ class RunSettings(BaseSettings):
     fault_gateway_downtime: Annotated[float, Field(ge=0.1, le=3600.0)] | None = None
     connect_timeout: Annotated[float, Field(gt=0.0)] = 30.0
     shutdown_timeout: Annotated[float, Field(gt=0.0)] = 30.0
+    client_id_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,40}$")] = "gw-"
 
     def fault_rates(self) -> FaultRates:
         """The ``faults`` preset with each ``fault_*`` option given replacing its rate."""
@@ -92,6 +93,7 @@ class RunSettings(BaseSettings):
             sim_start=sim_start,
             connect_timeout=self.connect_timeout,
             shutdown_timeout=self.shutdown_timeout,
+            client_id_prefix=self.client_id_prefix,
         )
 
 

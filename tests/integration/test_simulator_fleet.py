@@ -185,3 +185,28 @@ def test_gateways_reconnect_after_a_broker_restart(
         truth = fleet.stop(timeout=60)
     assert truth.complete
     assert any("lost the connection" in line for line in lines)
+
+
+def test_two_fleets_share_a_broker_with_their_own_client_ids(mosquitto: MosquittoServer) -> None:
+    lines: list[str] = []
+    fleets = [
+        Fleet(
+            FleetConfig(
+                broker=BrokerAddress(mosquitto.host, mosquitto.port),
+                machines=20,
+                interval=0.2,
+                seed=seed,
+                client_id_prefix=prefix,
+            ),
+            log=lines.append,
+        )
+        for seed, prefix in ((1, "gw-a-"), (2, "gw-b-"))
+    ]
+    for fleet in fleets:
+        fleet.start()
+    try:
+        wait_until(lambda: all(f.readings >= 40 for f in fleets), 20, what="both fleets publishing")
+    finally:
+        truths = [fleet.stop(timeout=60) for fleet in fleets]
+    assert all(truth.complete for truth in truths)
+    assert not [line for line in lines if "lost the connection" in line]
