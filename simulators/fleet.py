@@ -50,6 +50,7 @@ _RUNNING = MachineState.RUNNING
 _ONLINE = GatewayState.ONLINE
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
+_AWAY = (GatewayState.DEAD, GatewayState.DOWN, GatewayState.REFUSED)
 _RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -429,7 +430,12 @@ class Fleet:
             attempt = 0 if stable else self._backoff.get(g, 0)
             self._backoff[g] = attempt + 1
             self._schedule(now + _backoff(attempt), g, "reconnect")
-            self._lost_names.append(gateway.enterprise)
+            if gateway.state is GatewayState.REFUSED:
+                self._log(
+                    f"{gateway.client_id}: the broker refused it ({gateway.refusal}); retrying"
+                )
+            else:
+                self._lost_names.append(gateway.enterprise)
         self._lost.clear()
         events = self._events
         while events and events[0][0] <= now:
@@ -442,11 +448,7 @@ class Fleet:
                     self._schedule(now + self._injector.downtime(), g, "revive")
                 else:
                     self._schedule_death(g, now)
-            elif (
-                gateway.state in (GatewayState.DEAD, GatewayState.DOWN)
-                and self._reopen(g, now)
-                and kind == "revive"
-            ):
+            elif gateway.state in _AWAY and self._reopen(g, now) and kind == "revive":
                 self._schedule_death(g, now)
 
     def _reopen(self, g: int, now: float) -> bool:
@@ -537,9 +539,7 @@ class Fleet:
         def all_online() -> bool:
             now = self._mono()
             for g, gateway in enumerate(gateways):
-                if gateway.state in (GatewayState.DEAD, GatewayState.DOWN) and (
-                    attempts.get(g, 0.0) <= now
-                ):
+                if gateway.state in _AWAY and (attempts.get(g, 0.0) <= now):
                     attempts[g] = now + 1.0
                     self._reopen(g, now)
             self._lost.clear()

@@ -50,6 +50,7 @@ class GatewayState(Enum):
     DEAD = "dead"
     """Connection aborted on purpose (fault injection); the fleet revives it later."""
     REFUSED = "refused"
+    """The broker answered CONNECT with a refusal (fatal at the start, retried later on)."""
     CLOSING = "closing"
     CLOSED = "closed"
 
@@ -154,6 +155,8 @@ class Gateway:
             self.refusal = CONNACK_REASONS.get(code, f"CONNACK return code {code}")
             self.state = GatewayState.REFUSED
             self._close_socket()
+            if self._on_lost is not None:
+                self._on_lost(self)
             return
         self.state = GatewayState.ONLINE
         self._online_since_ms = self._wall_ms()
