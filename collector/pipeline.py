@@ -223,14 +223,22 @@ class Pipeline:
                 if not batch:
                     flush_at = now + self.flush_interval
                 next_tick = self._observe(batch, now, next_tick)
-            if batch and (len(batch.deliveries) >= self.batch_size or now >= flush_at or stopping):
+            # A snapshot must hold only what is journaled, so the open batch (whose readings
+            # the ledger already holds) goes to the writer before a checkpoint.
+            checkpoint_due = now >= next_checkpoint
+            if batch and (
+                len(batch.deliveries) >= self.batch_size
+                or now >= flush_at
+                or stopping
+                or checkpoint_due
+            ):
                 if not self._hand_off(batch):
                     return
                 batch = Batch()
             if stopping and not deliveries:
                 self._batches.put(_STOP)
                 return
-            if now >= next_checkpoint:
+            if checkpoint_due:
                 self._checkpoint()
                 next_checkpoint = time.monotonic() + self.checkpoint_interval
 

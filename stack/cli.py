@@ -96,16 +96,21 @@ class Stack:
             if a.scale
             else []
         )
+        sim = [sys.executable, "-m", "simulators"]
+        park = ["--seed", str(a.seed), *size]
+        registry = self.root / "registry.json"
+        subprocess.run(
+            [*sim, "park", "--registry", str(registry), *park],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self._spawn(
             "simulator",
             [
-                sys.executable, "-m", "simulators", "run",
+                *sim, "run", *park,
                 "--mqtt-url", self.mosquitto.url,
                 "--interval", str(a.interval),
                 "--speed", str(a.speed),
-                "--seed", str(a.seed),
-                "--registry", str(self.root / "registry.json"),
-                *size,
             ],
         )  # fmt: skip
 

@@ -1,0 +1,183 @@
+"""The pipeline's ordering guarantees, with an in-memory source and sink (no network)."""
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.accounting import Ledger
+from collector.errors import InfluxUnreachableError
+from collector.journal import Journal
+from collector.metrics import CollectorMetrics
+from collector.pipeline import Pipeline
+from collector.source import Delivery
+from collector.validate import Validator
+from stack.process import wait_until
+
+NOW_MS = int(time.time() * 1000)
+
+
+class FakeSource:
+    """Hands out queued deliveries and records acknowledgements and publications."""
+
+    def __init__(self) -> None:
+        self.queue: list[Delivery] = []
+        self.acked: list[int] = []
+        self.published: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.connected = True
+
+    def add(self, topic: str, payload: bytes) -> None:
+        with self.lock:
+            mid = len(self.queue) + len(self.acked) + 1
+            self.queue.append(Delivery(topic, payload, 1, mid, False, False, 1, time.time_ns()))
+
+    def drain(self, max_items: int, timeout: float) -> list[Delivery]:
+        with self.lock:
+            taken, self.queue = self.queue[:max_items], self.queue[max_items:]
+        if not taken:
+            time.sleep(min(timeout, 0.01))  # an idle source waits a little, as the real one does
+        return taken
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> int:
+        self.acked.extend(d.mid for d in deliveries)
+        return len(deliveries)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        assert qos == 1, "rejections are republished at QoS 1"
+        self.published.append((topic, payload if isinstance(payload, bytes) else payload.encode()))
+
+
+class FakeSink:
+    """Records written bodies; fails while ``failing`` is set."""
+
+    def __init__(self, source: FakeSource) -> None:
+        self.source = source
+        self.bodies: list[bytes] = []
+        self.failing = threading.Event()
+        self.acked_before_write: list[int] = []
+
+    def write(self, lines: bytes) -> None:
+        if self.failing.is_set():
+            raise InfluxUnreachableError("down")
+        self.acked_before_write.append(len(self.source.acked))
+        self.bodies.append(lines)
+
+
+def reading(machine: str, seq: int, total: int) -> tuple[str, bytes]:
+    body = {"ts": NOW_MS + seq, "seq": seq, "boot": "b", "pairs_total": total, "state": "running"}
+    return f"hosiery/v1/E0001/{machine}/counter", orjson.dumps(body)
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[tuple[FakeSource, FakeSink, Journal, Pipeline]]:
+    source = FakeSource()
+    sink = FakeSink(source)
+    journal = Journal(tmp_path)
+    ledger = journal.open(Ledger())
+    pipeline = Pipeline(
+        source=source,
+        sink=sink,
+        journal=journal,
+        ledger=ledger,
+        validator=Validator(),
+        metrics=CollectorMetrics(CollectorRegistry()),
+        batch_size=10,
+        flush_interval=0.05,
+        checkpoint_interval=3600,
+        retry_delay=0.01,
+    )
+    pipeline.start()
+    yield source, sink, journal, pipeline
+    pipeline.stop(5)
+    journal.close()
+
+
+def test_acknowledges_in_order_after_the_write(
+    parts: tuple[FakeSource, FakeSink, Journal, Pipeline],
+) -> None:
+    source, sink, _journal, _pipeline = parts
+    for seq in range(25):
+        source.add(*reading("M001", seq, seq * 2))
+    wait_until(lambda: len(source.acked) == 25, 10, what="all acknowledged")
+    assert source.acked == list(range(1, 26))
+    assert sum(body.count(b"production,") for body in sink.bodies) == 25
+    # Every batch was written before any of its messages was acknowledged.
+    written = 0
+    for acked_then, body in zip(sink.acked_before_write, sink.bodies, strict=True):
+        assert acked_then == written
+        written += body.count(b"\n") + 1
+
+
+def test_no_acknowledgement_while_the_database_is_down(
+    parts: tuple[FakeSource, FakeSink, Journal, Pipeline],
+) -> None:
+    source, sink, _journal, _pipeline = parts
+    sink.failing.set()
+    for seq in range(5):
+        source.add(*reading("M001", seq, seq))
+    wait_until(lambda: not source.queue, 10, what="deliveries taken")
+    assert source.acked == []
+    sink.failing.clear()
+    wait_until(lambda: len(source.acked) == 5, 10, what="acknowledged after recovery")
+
+
+def test_duplicates_alone_are_acknowledged(
+    parts: tuple[FakeSource, FakeSink, Journal, Pipeline],
+) -> None:
+    source, _sink, _journal, _pipeline = parts
+    source.add(*reading("M001", 1, 5))
+    wait_until(lambda: len(source.acked) == 1, 10, what="first acknowledged")
+    for _ in range(3):
+        source.add(*reading("M001", 1, 5))
+    wait_until(lambda: len(source.acked) == 4, 10, what="duplicates acknowledged")
+
+
+def test_rejections_are_republished_and_written(
+    parts: tuple[FakeSource, FakeSink, Journal, Pipeline],
+) -> None:
+    source, sink, _journal, _pipeline = parts
+    source.add("hosiery/v1/E0001/M001/counter", b"not json")
+    wait_until(lambda: len(source.acked) == 1, 10, what="rejection acknowledged")
+    assert source.published[0][0] == "hosiery/v1/_rejected"
+    assert orjson.loads(source.published[0][1])["reason"] == "malformed_json"
+    assert any(b"rejected,reason=malformed_json" in body for body in sink.bodies)
+
+
+def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:
+    """Readings of a batch still open at checkpoint time are written before the snapshot."""
+    source = FakeSource()
+    sink = FakeSink(source)
+    journal = Journal(tmp_path)
+    ledger = journal.open(Ledger())
+    pipeline = Pipeline(
+        source=source,
+        sink=sink,
+        journal=journal,
+        ledger=ledger,
+        validator=Validator(),
+        metrics=CollectorMetrics(CollectorRegistry()),
+        batch_size=1000,
+        flush_interval=3600,  # the batch never closes by time or size
+        checkpoint_interval=0.05,
+    )
+    for seq in range(3):
+        source.add(*reading("M001", seq, seq))
+    pipeline.start()
+    try:
+        wait_until(lambda: len(source.acked) == 3, 10, what="batch closed by the checkpoint")
+        wait_until((tmp_path / "ledger.json").exists, 10, what="snapshot")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    recovered = Journal(tmp_path)
+    try:
+        restored = recovered.open(Ledger())
+        assert restored.dump() == ledger.dump()
+        assert sum(body.count(b"production,") for body in sink.bodies) == 3
+    finally:
+        recovered.close()
