@@ -89,3 +89,27 @@ class CollectorMetrics:
             registry=registry,
         )
         self.checkpoints = Counter(f"{p}_checkpoints", "State snapshots written", registry=registry)
+        self.alerts_firing = Gauge(
+            f"{p}_alerts_firing", "Alerts firing now, by kind", ["kind"], registry=registry
+        )
+        self.alert_notifications = Counter(
+            f"{p}_alert_notifications",
+            "Alert notifications (firing, resolved), by kind",
+            ["kind", "status"],
+            registry=registry,
+        )
+        self.webhook_notifications = Counter(
+            f"{p}_webhook_notifications",
+            "Webhook notifications by outcome (delivered, retried, dropped, gave_up, rejected)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.machines_expected = Gauge(
+            f"{p}_machines_expected", "Machines in the park registry", registry=registry
+        )
+        self.machines_not_reporting = Gauge(
+            f"{p}_machines_not_reporting",
+            "Machines not reporting: never_reported (in the registry) or silent",
+            ["why"],
+            registry=registry,
+        )

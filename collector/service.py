@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry
 from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import Ledger
+from collector.alerting.assemble import load_files, open_alerting
+from collector.alerting.observer import AlertingObserver
 from collector.durations import influx_duration
 from collector.http import MonitoringServer
 from collector.journal import Journal
@@ -80,6 +82,7 @@ class Collector:
         )
         self.source = MqttSource(mqtt_config(settings))
         self.pipeline: Pipeline | None = None
+        self.alerting: AlertingObserver | None = None
         self.http: MonitoringServer | None = None
         self._started = False
 
@@ -100,8 +103,21 @@ class Collector:
         state directory, InfluxDB or the broker cannot be used.
         """
         s = self.settings
+        files = load_files(s) if s.alerts else None
         ledger = self.journal.open(Ledger(window=s.reorder_window))
         try:
+            observers = self.observers
+            if files is not None:
+                self.alerting = open_alerting(
+                    s,
+                    files,
+                    publish=self._publish_alert,
+                    metrics=self.metrics,
+                    now_ms=time.time_ns() // 1_000_000,
+                    intake_ok=lambda: self.source.connected,
+                    log=self.log,
+                )
+                observers = (*observers, self.alerting)
             if s.create_database:
                 done = ensure_schema(self.http_client, self.influx, self.schema)
                 for statement in done:
@@ -119,11 +135,13 @@ class Collector:
                 batch_size=s.batch_size,
                 flush_interval=s.flush_interval,
                 checkpoint_interval=s.checkpoint_interval,
-                observers=self.observers,
+                observers=observers,
                 abandon=self.abandon,
                 log=self.log,
             )
             self.source.start()
+            if self.alerting is not None:
+                self.alerting.start()
             self.pipeline.start()
             self.http.start()
         except BaseException:
@@ -171,11 +189,21 @@ class Collector:
             complete = self.pipeline.stop(self.settings.shutdown_timeout)
             if complete:
                 self.journal.checkpoint(self.pipeline.ledger)
+        self._close_alerting(min(10.0, self.settings.shutdown_timeout))
         self._close()
         self.log.info("collector stopped", complete=complete)
         return complete
 
+    def _publish_alert(self, topic: str, payload: bytes, retain: bool) -> None:  # noqa: FBT001 - the Publish protocol
+        self.source.publish(topic, payload, 1, retain=retain)
+
+    def _close_alerting(self, timeout: float) -> None:
+        if self.alerting is not None:
+            self.alerting.close(timeout)
+            self.alerting = None
+
     def _close(self) -> None:
+        self._close_alerting(0.0)
         self.source.stop()
         if self.http is not None:
             self.http.stop()

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.alerting.calendar import time_zone
 from collector.durations import Duration
+from contract import TOPIC_ROOT, require_id
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
@@ -84,6 +86,44 @@ class CollectorSettings(BaseSettings):
     shutdown_timeout: Duration = Field(
         30.0, description="on SIGTERM, how long to try writing what is buffered"
     )
+    alerts: bool = Field(
+        default=True, description="detect idle, stopped and offline machines (docs/alerting.md)"
+    )
+    idle_after: Duration = Field(
+        600.0, description="idle: no pairs knitted for this long while running or idle"
+    )
+    idle_after_style: dict[str, Duration] = Field(
+        default_factory=dict, description="idle threshold of a style: STYLE=DURATION, repeatable"
+    )
+    fault_after: Duration = Field(120.0, description="stopped: reporting fault for this long")
+    offline_after: Duration | None = Field(
+        None, description="offline: no reading for this long (default: 3 reporting intervals)"
+    )
+    resolve_after: Duration = Field(
+        0.0, description="resolve once the condition has been clear this long (0: at once)"
+    )
+    registry: Path | None = Field(
+        None, description="park registry (hosiery-sim park --registry): machines expected"
+    )
+    shift_calendar: Path | None = Field(
+        None, description="shift calendar, TOML or JSON: when alerts may fire"
+    )
+    timezone: str = Field("UTC", description="time zone of the shift calendar (Asia/Shanghai)")
+    alert_webhook: list[str] = Field(
+        default_factory=list, description="POST every alert notification to this URL, repeatable"
+    )
+    webhook_timeout: Duration = Field(5.0, description="timeout of one webhook request")
+    webhook_queue: int = Field(
+        10_000, ge=1, le=1_000_000, description="notifications queued per webhook before dropping"
+    )
+    webhook_give_up: Duration = Field(
+        3600.0, description="stop retrying a webhook notification after this long"
+    )
+    summary_topic: str = Field(
+        "hosiery/summary/not-reporting",
+        description="retained MQTT summary of machines that do not report",
+    )
+    summary_interval: Duration = Field(60.0, description="how often the summary is computed")
 
     @field_validator("mqtt_url")
     @classmethod
@@ -94,6 +134,46 @@ class CollectorSettings(BaseSettings):
     @classmethod
     def _influx_url(cls, value: str) -> str:
         return _check_url(value, ("http", "https"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        time_zone(value)
+        return value
+
+    @field_validator(
+        "idle_after", "fault_after", "offline_after", "summary_interval", "webhook_timeout"
+    )
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be longer than 0")
+        return value
+
+    @field_validator("idle_after_style")
+    @classmethod
+    def _styles(cls, value: dict[str, float]) -> dict[str, float]:
+        for style, seconds in value.items():
+            require_id(style, "style")
+            if seconds <= 0:
+                raise ValueError(f"idle threshold of style {style} must be longer than 0")
+        return value
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def _webhooks(cls, value: list[str]) -> list[str]:
+        return [_check_url(url, ("http", "https")) for url in value]
+
+    @field_validator("summary_topic")
+    @classmethod
+    def _summary_topic(cls, value: str) -> str:
+        if not value or "+" in value or "#" in value or "\0" in value:
+            raise ValueError(f"{value!r} is not an MQTT topic to publish to (no + or #)")
+        if value.startswith(f"{TOPIC_ROOT}/"):
+            raise ValueError(
+                f"{value!r} is under {TOPIC_ROOT}/, where the contract rejects unknown topics"
+            )
+        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> "CollectorSettings":

@@ -1,0 +1,256 @@
+"""The pipeline observer: feeds the tracker, persists and publishes what it decides.
+
+Runs on the pipeline's worker thread (see :class:`collector.pipeline.Observer`). For every
+batch of notifications, in this order:
+
+1. append them to the store's log and fsync (:class:`~collector.alerting.store.AlertStore`);
+2. publish the MQTT messages (:func:`~collector.alerting.notify.mqtt_messages`) and queue them
+   for the webhooks (:class:`~collector.alerting.webhooks.WebhookDispatcher`), neither of which
+   waits;
+3. hand the ``alerts`` lines to the pipeline, which writes them with the current batch.
+
+A crash after step 1 loses no notification: on the next start the notifications logged since
+the last snapshot are published again (same MQTT retained state, same InfluxDB points, the
+same webhook ids to the webhooks that had not confirmed them). A crash before step 1 loses the
+decision itself; the tracker decides again from the readings that follow.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from collector.alerting.model import Alert
+from collector.alerting.notify import (
+    MqttMessage,
+    alert_line,
+    mqtt_messages,
+    report_lines,
+    retained_state,
+    summary_document,
+)
+from collector.alerting.store import AlertStore, Notification, Recovered
+from collector.alerting.tracker import Tracker
+from collector.alerting.webhooks import WebhookDispatcher
+from collector.errors import StateError
+from collector.logs import RateLimit
+from collector.metrics import CollectorMetrics
+from collector.validate import Reading, Status
+
+Publish = Callable[[str, bytes, bool], Any]
+"""``publish(topic, payload, retain)`` at QoS 1; must not block."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObserverOptions:
+    summary_topic: str = "hosiery/summary/not-reporting"
+    summary_interval_ms: int = 60_000
+    summary_grace_ms: int = 180_000
+    """No summary before this long after the start: machines need time to report first."""
+    compact_interval_ms: int = 300_000
+    compact_records: int = 10_000
+    """Write a snapshot when this many notifications were logged since the last one."""
+
+
+class AlertingObserver:
+    """Glue between the pipeline, the tracker and the outputs. ``start``, then ``close``."""
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        store: AlertStore,
+        recovered: Recovered,
+        *,
+        publish: Publish,
+        metrics: CollectorMetrics,
+        dispatcher: WebhookDispatcher | None = None,
+        options: ObserverOptions | None = None,
+        intake_ok: Callable[[], bool] = lambda: True,
+        on_summary: Callable[[int], None] | None = None,
+        log: FilteringBoundLogger | None = None,
+    ) -> None:
+        self.tracker = tracker
+        self.store = store
+        self.dispatcher = dispatcher
+        self.options = options or ObserverOptions()
+        self.metrics = metrics
+        self._publish_raw = publish
+        self._intake_ok = intake_ok
+        self._on_summary = on_summary
+        self.log: FilteringBoundLogger = log or structlog.get_logger("collector.alerting")
+        self._lines: list[str] = []
+        self._mqtt: list[MqttMessage] = []
+        self._event_log = RateLimit(burst=20, period=60.0)
+        self._started_ms = tracker.started_ms
+        self._next_summary = self._started_ms + self.options.summary_grace_ms
+        self._next_compact = self._started_ms + self.options.compact_interval_ms
+        self._last_summary: bytes | None = None
+        tracker.restore(recovered.firing, recovered.machines)
+        self._replay(recovered.tail)
+        if recovered.skipped:
+            self.log.warning("alert log lines skipped (unreadable)", lines=recovered.skipped)
+        self._set_gauges()
+
+    def _replay(self, tail: Sequence[Notification]) -> None:
+        """After a crash: the logged notifications' MQTT state and InfluxDB points again."""
+        touched: dict[tuple[str, str], None] = {}
+        for notification in tail:
+            alert = notification.alert
+            for machine in alert.machines if alert.machine is None else (alert.machine,):
+                touched[(alert.enterprise, machine)] = None
+            self._lines.append(alert_line(alert))
+        for enterprise, machine in touched:
+            self._mqtt.append(retained_state(enterprise, machine, self.tracker.alerts_of))
+        if tail:
+            self.log.info("alert notifications published again after a restart", count=len(tail))
+
+    def start(self) -> None:
+        """Queue what the webhooks have not confirmed, start them, write a fresh snapshot."""
+        dispatcher = self.dispatcher
+        if dispatcher is not None:
+            for url in dispatcher.urls:
+                for notification in self.store.pending(url):
+                    dispatcher.submit(notification, url)
+            dispatcher.start()
+        self._compact()
+        self.log.info(
+            "alerting started",
+            firing=sum(self.tracker.firing_counts().values()),
+            machines_known=len(self.tracker),
+            webhooks=len(dispatcher.urls) if dispatcher else 0,
+        )
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the webhooks (delivering for up to ``timeout`` s), snapshot, close the store."""
+        if self.dispatcher is not None:
+            left = self.dispatcher.stop(timeout)
+            if left:
+                self.log.warning(
+                    "webhook notifications not delivered; they are sent on the next start",
+                    count=left,
+                )
+        self._compact()
+        self.store.close()
+
+    # ------------------------------------------------------------------ Observer
+
+    def on_reading(self, reading: Reading, pairs: int, now_ms: int) -> None:
+        data = reading.data
+        self.tracker.reading(
+            reading.enterprise,
+            reading.machine,
+            data.ts,
+            data.seq,
+            data.boot,
+            data.state,
+            pairs,
+            data.pairs_total,
+            data.style,
+            now_ms,
+        )
+
+    def on_status(self, status: Status, now_ms: int) -> None:
+        data = status.data
+        self.tracker.status(
+            status.enterprise, online=data.online, machines=data.machines, now=now_ms
+        )
+
+    def on_tick(self, now_ms: int) -> None:
+        self.tracker.tick(now_ms, intake_ok=self._intake_ok())
+        if now_ms >= self._next_summary:
+            self._next_summary = now_ms + self.options.summary_interval_ms
+            if self._on_summary is not None:
+                self._on_summary(now_ms)
+            self._summary(now_ms)
+        if now_ms >= self._next_compact or self.store.logged >= self.options.compact_records:
+            self._next_compact = now_ms + self.options.compact_interval_ms
+            self._compact()
+
+    def take_lines(self) -> list[str]:
+        events = self.tracker.take()
+        lines = self._lines
+        self._lines = []
+        if self._mqtt:
+            for message in self._mqtt:
+                self._publish(message)
+            self._mqtt = []
+        if events:
+            lines.extend(self._notify(events))
+        return lines
+
+    # ------------------------------------------------------------------ outputs
+
+    def _notify(self, events: list[Alert]) -> list[str]:
+        problem = None
+        try:
+            notifications = self.store.append(events)
+        except StateError as exc:
+            problem = str(exc)
+            notifications = [Notification(0, alert) for alert in events]
+        if problem is not None:
+            self.log.error("alert notifications not persisted", error=problem)
+        lines = []
+        dispatcher = self.dispatcher
+        alerts_of = self.tracker.alerts_of
+        counter = self.metrics.alert_notifications
+        for notification in notifications:
+            alert = notification.alert
+            for message in mqtt_messages(alert, alerts_of):
+                self._publish(message)
+            if dispatcher is not None:
+                dispatcher.submit(notification)
+            lines.append(alert_line(alert))
+            counter.labels(alert.kind.value, alert.status.value).inc()
+            self._log_event(alert)
+        self._set_gauges()
+        return lines
+
+    def _publish(self, message: MqttMessage) -> None:
+        topic, payload, retain = message
+        try:
+            self._publish_raw(topic, payload, retain)
+        except (RuntimeError, ValueError, OSError) as exc:
+            self.log.warning("cannot publish an alert message", topic=topic, error=str(exc))
+
+    def _log_event(self, alert: Alert) -> None:
+        key = f"{alert.kind.value}:{alert.status.value}"
+        allowed, suppressed = self._event_log.allow(key, time.monotonic())
+        if allowed:
+            self.log.info(
+                "alert firing" if alert.firing else "alert resolved",
+                kind=alert.kind.value,
+                enterprise=alert.enterprise,
+                machine=alert.machine or f"gateway ({len(alert.machines)} machines)",
+                reason=alert.reason,
+                suppressed_since_last=suppressed,
+            )
+
+    def _set_gauges(self) -> None:
+        gauge = self.metrics.alerts_firing
+        for kind, count in self.tracker.firing_counts().items():
+            gauge.labels(kind.value).set(count)
+
+    def _summary(self, now_ms: int) -> None:
+        report = self.tracker.report(now_ms)
+        metrics = self.metrics
+        metrics.machines_expected.set(report.expected)
+        metrics.machines_not_reporting.labels("never_reported").set(report.never_reported)
+        metrics.machines_not_reporting.labels("silent").set(report.silent)
+        self._lines.extend(report_lines(report))
+        unchanged = summary_document(replace(report, at_ms=0))
+        if unchanged != self._last_summary:
+            self._last_summary = unchanged
+            self._publish((self.options.summary_topic, summary_document(report), True))
+
+    def _compact(self) -> None:
+        urls = self.dispatcher.urls if self.dispatcher is not None else ()
+        problem = None
+        try:
+            self.store.compact(self.tracker.firing(), self.tracker.records(), urls)
+        except StateError as exc:
+            problem = str(exc)
+        if problem is not None:
+            self.log.error("alert snapshot not written", error=problem)
