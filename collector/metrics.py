@@ -88,6 +88,12 @@ class CollectorMetrics:
             "Acknowledgements skipped because the connection they belonged to was lost",
             registry=registry,
         )
+        self.observer_errors = Counter(
+            f"{p}_observer_errors",
+            "Exceptions raised by an observer (alerting); ingestion goes on",
+            ["observer"],
+            registry=registry,
+        )
         self.checkpoints = Counter(f"{p}_checkpoints", "State snapshots written", registry=registry)
         self.alerts_firing = Gauge(
             f"{p}_alerts_firing", "Alerts firing now, by kind", ["kind"], registry=registry

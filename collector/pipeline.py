@@ -247,10 +247,17 @@ class Pipeline:
         if now >= next_tick:
             now_ms = self.clock() // 1_000_000
             for observer in self.observers:
-                observer.on_tick(now_ms)
+                try:
+                    observer.on_tick(now_ms)
+                except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
+                    self._observer_failed(observer, "on_tick")
             next_tick = now + self.tick_interval
         for observer in self.observers:
-            events = observer.take_lines()
+            try:
+                events = observer.take_lines()
+            except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
+                self._observer_failed(observer, "take_lines")
+                continue
             if events:
                 batch.lines.extend(events)
         return next_tick
@@ -300,7 +307,10 @@ class Pipeline:
                 )
                 tally["status"] += 1
                 for observer in self.observers:
-                    observer.on_status(verdict, now_ms)
+                    try:
+                        observer.on_status(verdict, now_ms)
+                    except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
+                        self._observer_failed(observer, "on_status")
             else:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
@@ -345,7 +355,10 @@ class Pipeline:
             if outcome.reset:
                 batch.tally["reset"] += 1
             for observer in self.observers:
-                observer.on_reading(reading, outcome.pairs, now_ms)
+                try:
+                    observer.on_reading(reading, outcome.pairs, now_ms)
+                except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
+                    self._observer_failed(observer, "on_reading")
         elif status is Verdict.DUPLICATE:
             batch.tally["duplicate"] += 1
         elif status is Verdict.TOO_LATE:
@@ -357,6 +370,19 @@ class Pipeline:
                 "contradicts the readings around it",
             )
             self._reject(delivery, conflict, batch, now_ns)
+
+    def _observer_failed(self, observer: Observer, call: str) -> None:
+        """Count and log (rate-limited) an observer's exception; ingestion goes on."""
+        self.metrics.observer_errors.labels(type(observer).__name__).inc()
+        allowed, suppressed = self._reject_log.allow(f"observer:{call}", time.monotonic())
+        if allowed:
+            self.log.error(
+                "observer failed; readings are still written",
+                exc_info=True,
+                observer=type(observer).__name__,
+                call=call,
+                suppressed_since_last=suppressed,
+            )
 
     def _reject(self, delivery: Delivery, rejection: Rejection, batch: Batch, now_ns: int) -> None:
         reason = rejection.reason.value
