@@ -249,14 +249,14 @@ class Pipeline:
             for observer in self.observers:
                 try:
                     observer.on_tick(now_ms)
-                except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
-                    self._observer_failed(observer, "on_tick")
+                except Exception as exc:  # noqa: BLE001 - an observer\'s bug must not stop ingestion
+                    self._observer_failed(observer, "on_tick", exc)
             next_tick = now + self.tick_interval
         for observer in self.observers:
             try:
                 events = observer.take_lines()
-            except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
-                self._observer_failed(observer, "take_lines")
+            except Exception as exc:  # noqa: BLE001 - an observer\'s bug must not stop ingestion
+                self._observer_failed(observer, "take_lines", exc)
                 continue
             if events:
                 batch.lines.extend(events)
@@ -309,8 +309,8 @@ class Pipeline:
                 for observer in self.observers:
                     try:
                         observer.on_status(verdict, now_ms)
-                    except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
-                        self._observer_failed(observer, "on_status")
+                    except Exception as exc:  # noqa: BLE001 - an observer\'s bug must not stop ingestion
+                        self._observer_failed(observer, "on_status", exc)
             else:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
@@ -357,8 +357,8 @@ class Pipeline:
             for observer in self.observers:
                 try:
                     observer.on_reading(reading, outcome.pairs, now_ms)
-                except Exception:  # noqa: BLE001 - an observer's bug must not stop ingestion
-                    self._observer_failed(observer, "on_reading")
+                except Exception as exc:  # noqa: BLE001 - an observer\'s bug must not stop ingestion
+                    self._observer_failed(observer, "on_reading", exc)
         elif status is Verdict.DUPLICATE:
             batch.tally["duplicate"] += 1
         elif status is Verdict.TOO_LATE:
@@ -371,14 +371,14 @@ class Pipeline:
             )
             self._reject(delivery, conflict, batch, now_ns)
 
-    def _observer_failed(self, observer: Observer, call: str) -> None:
+    def _observer_failed(self, observer: Observer, call: str, exc: Exception) -> None:
         """Count and log (rate-limited) an observer's exception; ingestion goes on."""
         self.metrics.observer_errors.labels(type(observer).__name__).inc()
         allowed, suppressed = self._reject_log.allow(f"observer:{call}", time.monotonic())
         if allowed:
             self.log.error(
                 "observer failed; readings are still written",
-                exc_info=True,
+                exc_info=exc,
                 observer=type(observer).__name__,
                 call=call,
                 suppressed_since_last=suppressed,
