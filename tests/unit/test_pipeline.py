@@ -181,3 +181,51 @@ def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:
         assert sum(body.count(b"production,") for body in sink.bodies) == 3
     finally:
         recovered.close()
+
+
+class BrokenObserver:
+    """An observer whose every call fails."""
+
+    def on_reading(self, *_args: object) -> None:
+        raise RuntimeError("bug")
+
+    def on_status(self, *_args: object) -> None:
+        raise RuntimeError("bug")
+
+    def on_tick(self, *_args: object) -> None:
+        raise RuntimeError("bug")
+
+    def take_lines(self) -> list[str]:
+        raise RuntimeError("bug")
+
+
+def test_a_failing_observer_does_not_stop_ingestion(tmp_path: Path) -> None:
+    source = FakeSource()
+    sink = FakeSink(source)
+    journal = Journal(tmp_path)
+    registry = CollectorRegistry()
+    pipeline = Pipeline(
+        source=source,
+        sink=sink,
+        journal=journal,
+        ledger=journal.open(Ledger()),
+        validator=Validator(),
+        metrics=CollectorMetrics(registry),
+        batch_size=10,
+        flush_interval=0.05,
+        observers=(BrokenObserver(),),
+    )
+    pipeline.start()
+    try:
+        for seq in range(5):
+            source.add(*reading("M001", seq, seq))
+        wait_until(lambda: len(source.acked) == 5, 10, what="readings acknowledged")
+        assert pipeline.failed is None
+        errors = registry.get_sample_value(
+            "hosiery_collector_observer_errors_total", {"observer": "BrokenObserver"}
+        )
+        assert errors is not None
+        assert errors >= 5
+    finally:
+        pipeline.stop(5)
+        journal.close()
