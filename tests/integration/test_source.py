@@ -44,12 +44,10 @@ class Address(NamedTuple):
 def broker_conf(*lines: str) -> str:
     """Broker settings for ``mosquitto_factory`` (anonymous clients allowed unless replaced).
 
-    Mosquitto started as root switches to the ``mosquitto`` user, which can neither write its
-    persistence file nor read a password file in pytest's private (0700) temporary
-    directories: sessions would silently not survive a broker restart. ``user root`` keeps it
-    as it was started (the option does nothing when not started as root).
+    The harness keeps Mosquitto running as the user that started it (see stack/mosquitto.py),
+    so persistence and password files in pytest's private directories work as root too.
     """
-    return "\n".join([*(lines or ("allow_anonymous true",)), "user root"])
+    return "\n".join(lines or ("allow_anonymous true",))
 
 
 @pytest.fixture
