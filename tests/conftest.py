@@ -8,8 +8,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from stack import InfluxServer, MosquittoServer
+
+# Speed is measured by the benchmarks, never asserted by tests: no per-example deadline on these
+# shared machines.
+settings.register_profile("hosiery", deadline=None)
+settings.load_profile("hosiery")
 
 
 @pytest.fixture(scope="session")
