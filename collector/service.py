@@ -194,8 +194,8 @@ class Collector:
         self.log.info("collector stopped", complete=complete)
         return complete
 
-    def _publish_alert(self, topic: str, payload: bytes, retain: bool) -> None:  # noqa: FBT001 - the Publish protocol
-        self.source.publish(topic, payload, 1, retain=retain)
+    def _publish_alert(self, topic: str, payload: bytes, retain: bool) -> object:  # noqa: FBT001 - the Publish protocol
+        return self.source.publish(topic, payload, 1, retain=retain)
 
     def _close_alerting(self, timeout: float) -> None:
         if self.alerting is not None:

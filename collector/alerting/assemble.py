@@ -140,6 +140,7 @@ def open_alerting(
             timeout=s.webhook_timeout,
             give_up=s.webhook_give_up,
             on_done=store.mark_done,
+            on_idle=store.save_marks,
             on_outcome=lambda outcome: webhook_counter.labels(outcome).inc(),
             transport=transport,
             log=log,

@@ -10,12 +10,14 @@ batch of notifications, in this order:
 3. hand the ``alerts`` lines to the pipeline, which writes them with the current batch.
 
 A crash after step 1 loses no notification: on the next start the notifications logged since
-the last snapshot are published again (same MQTT retained state, same InfluxDB points, the
-same webhook ids to the webhooks that had not confirmed them). A crash before step 1 loses the
-decision itself; the tracker decides again from the readings that follow.
+the last snapshot are published again: their InfluxDB points (identical, so they overwrite
+themselves), the MQTT state of the machines whose messages the broker had not acknowledged
+(PUBACK), and to each webhook the notifications it had not confirmed (same ids). A crash before
+step 1 loses the decision itself; the tracker decides again from the readings that follow.
 """
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,7 +43,11 @@ from collector.metrics import CollectorMetrics
 from collector.validate import Reading, Status
 
 Publish = Callable[[str, bytes, bool], Any]
-"""``publish(topic, payload, retain)`` at QoS 1; must not block."""
+"""``publish(topic, payload, retain)`` at QoS 1; must not block. It may return paho's
+``MQTTMessageInfo``: its ``is_published()`` tells when the broker acknowledged the message."""
+
+MQTT = "mqtt"
+"""The store's mark name for the MQTT output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ class AlertingObserver:
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.alerting")
         self._lines: list[str] = []
         self._mqtt: list[MqttMessage] = []
+        self._unconfirmed: deque[tuple[int, list[Any]]] = deque()
         self._event_log = RateLimit(burst=20, period=60.0)
         self._started_ms = tracker.started_ms
         self._next_summary = self._started_ms + self.options.summary_grace_ms
@@ -95,13 +102,17 @@ class AlertingObserver:
         self._set_gauges()
 
     def _replay(self, tail: Sequence[Notification]) -> None:
-        """After a crash: the logged notifications' MQTT state and InfluxDB points again."""
+        """After a crash: the logged notifications' InfluxDB points, and the MQTT state of
+        machines whose messages the broker had not confirmed."""
+        confirmed = self.store.mark(MQTT)
         touched: dict[tuple[str, str], None] = {}
         for notification in tail:
             alert = notification.alert
+            self._lines.append(alert_line(alert))
+            if confirmed is not None and notification.seq <= confirmed:
+                continue
             for machine in alert.machines if alert.machine is None else (alert.machine,):
                 touched[(alert.enterprise, machine)] = None
-            self._lines.append(alert_line(alert))
         for enterprise, machine in touched:
             self._mqtt.append(retained_state(enterprise, machine, self.tracker.alerts_of))
         if tail:
@@ -109,6 +120,8 @@ class AlertingObserver:
 
     def start(self) -> None:
         """Queue what the webhooks have not confirmed, start them, write a fresh snapshot."""
+        if self.store.mark(MQTT) is None:
+            self.store.pending(MQTT)  # records the mark
         dispatcher = self.dispatcher
         if dispatcher is not None:
             for url in dispatcher.urls:
@@ -132,6 +145,7 @@ class AlertingObserver:
                     "webhook notifications not delivered; they are sent on the next start",
                     count=left,
                 )
+        self._confirm()
         self._compact()
         self.store.close()
 
@@ -160,6 +174,9 @@ class AlertingObserver:
 
     def on_tick(self, now_ms: int) -> None:
         self.tracker.tick(now_ms, intake_ok=self._intake_ok())
+        if self._unconfirmed:
+            self._confirm()
+        self.store.save_marks_if_due()
         if now_ms >= self._next_summary:
             self._next_summary = now_ms + self.options.summary_interval_ms
             if self._on_summary is not None:
@@ -198,8 +215,8 @@ class AlertingObserver:
         counter = self.metrics.alert_notifications
         for notification in notifications:
             alert = notification.alert
-            for message in mqtt_messages(alert, alerts_of):
-                self._publish(message)
+            sent = [self._publish(message) for message in mqtt_messages(alert, alerts_of)]
+            self._unconfirmed.append((notification.seq, sent))
             if dispatcher is not None:
                 dispatcher.submit(notification)
             lines.append(alert_line(alert))
@@ -208,12 +225,26 @@ class AlertingObserver:
         self._set_gauges()
         return lines
 
-    def _publish(self, message: MqttMessage) -> None:
+    def _publish(self, message: MqttMessage) -> Any:
         topic, payload, retain = message
         try:
-            self._publish_raw(topic, payload, retain)
+            return self._publish_raw(topic, payload, retain)
         except (RuntimeError, ValueError, OSError) as exc:
             self.log.warning("cannot publish an alert message", topic=topic, error=str(exc))
+            return None
+
+    def _confirm(self) -> None:
+        """Move the MQTT mark past the notifications whose messages the broker acknowledged."""
+        unconfirmed = self._unconfirmed
+        done = 0
+        while unconfirmed:
+            seq, sent = unconfirmed[0]
+            if not all(info is None or info.is_published() for info in sent):
+                break
+            unconfirmed.popleft()
+            done = seq
+        if done:
+            self.store.mark_done(MQTT, done)
 
     def _log_event(self, alert: Alert) -> None:
         key = f"{alert.kind.value}:{alert.status.value}"

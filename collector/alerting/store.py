@@ -11,15 +11,17 @@ Three files (the state directory is locked by :class:`collector.journal.Journal`
     sequence number. Written to a temporary file, fsynced and renamed over the old one
     (atomic), after which ``alerts.log`` is emptied;
 ``alerts-webhooks.json``
-    per webhook (by a hash of its URL): the sequence number up to which it has confirmed
-    delivery, written atomically at most once a second while deliveries go on, and on stop.
+    per webhook (by a hash of its URL), and for MQTT: the sequence number up to which delivery
+    was confirmed (HTTP 2xx; the broker's PUBACK), written atomically at most once a second
+    while deliveries go on, whenever a webhook's queue runs empty, and on stop.
 
 Recovery (:meth:`AlertStore.open`): the snapshot, then the log lines with a higher sequence
 number applied in order. A torn last line (a crash during a write) is cut off; any other line
 that cannot be read is skipped and counted. The notifications found in the log are the *tail*:
 they were decided after the last snapshot and may not all have reached their outputs before the
-crash, so the caller publishes them again (MQTT and InfluxDB outputs are idempotent; webhooks
-get those above their mark, with the same notification ids).
+crash, so the caller publishes them again: the InfluxDB points (identical points overwrite
+themselves), the MQTT state of the machines whose notifications the broker had not confirmed,
+and, to each webhook, the notifications above its mark (with the same notification ids).
 """
 
 import contextlib
@@ -296,6 +298,11 @@ class AlertStore:
         with self._marks_lock:
             self._marks = marks
 
+    def mark(self, name: str) -> int | None:
+        """How far ``name`` (a webhook URL, or ``mqtt``) confirmed; None if never recorded."""
+        with self._marks_lock:
+            return self._marks.get(url_key(name))
+
     def pending(self, url: str) -> list[Notification]:
         """The notifications ``url`` has not confirmed; a new URL starts from now."""
         key = url_key(url)
@@ -307,16 +314,28 @@ class AlertStore:
         self.save_marks()
         return [n for n in self._recent if n.seq > mark]
 
-    def mark_done(self, url: str, seq: int) -> None:
-        """``url`` is done with every notification up to ``seq`` (delivered or given up)."""
+    def mark_done(self, name: str, seq: int) -> None:
+        """``name`` is done with every notification up to ``seq`` (delivered or given up).
+
+        Saved at once when the last save is a second old, else by :meth:`save_marks_if_due`
+        (the observer's ticks), :meth:`save_marks` (a webhook thread whose queue ran empty) or
+        on close.
+        """
         now = self._clock()
         with self._marks_lock:
-            key = url_key(url)
+            key = url_key(name)
             if seq <= self._marks.get(key, 0):
                 return
             self._marks[key] = seq
             self._marks_dirty = True
             if now - self._marks_saved < 1.0:
+                return
+        self.save_marks()
+
+    def save_marks_if_due(self) -> None:
+        """Save marks changed more than a second after the last save (called on ticks)."""
+        with self._marks_lock:
+            if not self._marks_dirty or self._clock() - self._marks_saved < 1.0:
                 return
         self.save_marks()
 

@@ -173,7 +173,6 @@ class _Machine:
         "enterprise",
         "expect_since",
         "fault_since",
-        "first_ts",
         "gateway",
         "idle_after",
         "idle_clear",
@@ -189,6 +188,7 @@ class _Machine:
         "stopped_clear",
         "style",
         "ts",
+        "window",
     )
 
     def __init__(self, enterprise: str, machine: str, gateway: _Gateway, idle_after: int) -> None:
@@ -204,7 +204,6 @@ class _Machine:
         self.arrival = _NEVER
         self.interval = 0.0
         self.pairs_ts = _NEVER
-        self.first_ts = _NEVER
         self.expect_since = _NEVER
         self.fault_since = _NEVER
         self.idle_after = idle_after
@@ -214,6 +213,8 @@ class _Machine:
         self.stopped_clear: int | None = None
         self.offline_clear: int | None = None
         self.silent = False
+        self.window = 0
+        """The offline window (ms), kept up to date with the interval estimate."""
 
 
 class Tracker:
@@ -238,6 +239,9 @@ class Tracker:
         self._firing = dict.fromkeys(Kind, 0)
         self._never: dict[str, set[str]] = {}
         self._silent: dict[str, set[str]] = {}
+        self._fixed_window = config.offline_after_ms
+        self._intervals = config.offline_intervals
+        self._min_window = config.min_offline_ms
         self._resume = now_ms
         self._last_tick: int | None = None
         self._outage = False
@@ -299,7 +303,7 @@ class Tracker:
 
     # ------------------------------------------------------------------ inputs
 
-    def reading(
+    def reading(  # noqa: PLR0912 - the hot path: one call per reading, helpers only when needed
         self,
         enterprise: str,
         machine: str,
@@ -320,21 +324,56 @@ class Tracker:
         if mach.silent or mach.alerts is not None or mach.gateway.online is False:
             self._heard(mach, now)
         last_ts = mach.ts
-        if boot == mach.boot and seq > mach.seq and ts > last_ts:
+        if ts > last_ts and seq > mach.seq and boot == mach.boot:
+            # interval estimate: dropped readings show as a gap in seq, not a longer interval
             sample = (ts - last_ts) / (seq - mach.seq)
             estimate = mach.interval
-            if estimate <= 0:
-                mach.interval = sample
-            else:
-                sample = min(max(sample, estimate / 2), estimate * 2)
-                mach.interval = estimate + _ALPHA * (sample - estimate)
+            if estimate > 0:
+                if sample > 2 * estimate:
+                    sample = 2 * estimate
+                elif sample < estimate / 2:
+                    sample = estimate / 2
+                sample = estimate + _ALPHA * (sample - estimate)
+            mach.interval = sample
+            if self._fixed_window is None:
+                window = int(self._intervals * sample)
+                mach.window = window if window > self._min_window else self._min_window
         if pairs > 0 and ts > mach.pairs_ts:
             mach.pairs_ts = ts
-        if ts >= last_ts:
-            self._newest(mach, ts, seq, boot, state, pairs, pairs_total, style, now)
-        elif mach.alerts and pairs > 0:
-            self._clear(mach, mach.ts, 0, now)
-        self._silence.schedule(mach, now + self._window(mach))
+        if ts < last_ts:  # late: its pairs count, its state does not
+            if mach.alerts and pairs > 0:
+                self._clear(mach, last_ts, 0, now)
+        else:
+            if state is not mach.state or last_ts == _NEVER:
+                self._transition(mach, state, ts)
+            mach.ts = ts
+            mach.seq = seq
+            mach.boot = boot
+            mach.pairs_total = pairs_total
+            if style is not None and style != mach.style:
+                mach.style = style
+                mach.idle_after = self._idle_after(mach)
+            if mach.alerts:
+                self._clear(mach, ts, pairs, now)
+            if state is _RUNNING or state is _IDLE:
+                since = mach.pairs_ts
+                if mach.expect_since > since:  # noqa: PLR1730 - cheaper than max() per reading
+                    since = mach.expect_since
+                if ts - since >= mach.idle_after:
+                    self._idle(mach, ts, since, now)
+            elif state is _FAULT and ts - mach.fault_since >= self.config.fault_after_ms:
+                self._stopped(mach, ts, now)
+        self._silence.schedule(mach, now + mach.window)
+
+    def _transition(self, mach: _Machine, state: MachineState, ts: int) -> None:
+        """The state changed (or the first reading since the start): when spells begin."""
+        previous = None if mach.ts == _NEVER else mach.state
+        if state is _RUNNING or state is _IDLE:
+            if previous is not _RUNNING and previous is not _IDLE:
+                mach.expect_since = ts
+        elif state is _FAULT and previous is not _FAULT:
+            mach.fault_since = ts
+        mach.state = state
 
     def _heard(self, mach: _Machine, now: int) -> None:
         """A reading arrived from a machine that was silent, alerting or behind a dead gateway."""
@@ -350,41 +389,6 @@ class Tracker:
                 mach.offline_clear = now
             if now - mach.offline_clear >= self.config.resolve_after_ms:
                 self._resolve(mach, alerts[_OFFLINE], now, "reporting again")
-
-    def _newest(
-        self,
-        mach: _Machine,
-        ts: int,
-        seq: int,
-        boot: str,
-        state: MachineState,
-        pairs: int,
-        pairs_total: int,
-        style: str | None,
-        now: int,
-    ) -> None:
-        """The machine's newest reading so far: its state counts."""
-        previous = mach.state
-        if state is not previous:
-            if state is _RUNNING or state is _IDLE:
-                if previous is not _RUNNING and previous is not _IDLE:
-                    mach.expect_since = ts
-            elif state is _FAULT:
-                mach.fault_since = ts
-            mach.state = state
-        if mach.first_ts == _NEVER:
-            mach.first_ts = ts
-        mach.ts = ts
-        mach.seq = seq
-        mach.boot = boot
-        mach.pairs_total = pairs_total
-        if style is not None and style != mach.style:
-            mach.style = style
-            mach.idle_after = self._idle_after(mach)
-        if mach.alerts:
-            self._clear(mach, ts, pairs, now)
-        if state is not _MAINTENANCE and state is not _OFF:
-            self._detect(mach, ts, now)
 
     def status(
         self, enterprise: str, *, online: bool, machines: Iterable[str] | None, now: int
@@ -526,6 +530,7 @@ class Tracker:
                 enterprise, machine, gateway, self.config.idle_after_ms
             )
             mach.idle_after = self._idle_after(mach)
+            self._window(mach)
             gateway.seen.add(machine)
             never = self._never.get(enterprise)
             if never:
@@ -542,37 +547,20 @@ class Tracker:
         return by_style.get(style, self.config.idle_after_ms)
 
     def _window(self, mach: _Machine) -> int:
+        """The machine's offline window from its interval estimate (and remember it)."""
         config = self.config
         if config.offline_after_ms is not None:
-            return config.offline_after_ms
-        interval = mach.interval if mach.interval > 0 else config.initial_interval_ms
-        return max(config.min_offline_ms, int(config.offline_intervals * interval))
+            window = config.offline_after_ms
+        else:
+            interval = mach.interval if mach.interval > 0 else config.initial_interval_ms
+            window = max(config.min_offline_ms, int(config.offline_intervals * interval))
+        mach.window = window
+        return window
 
-    def _detect(self, mach: _Machine, ts: int, now: int) -> None:
-        """Fire idle or stopped if the newest reading (at ``ts``) shows it."""
-        state = mach.state
+    def _idle(self, mach: _Machine, ts: int, since: int, now: int) -> None:
+        """No pairs since ``since`` for at least the idle threshold: fire unless planned."""
         alerts = mach.alerts
-        if state is _FAULT:
-            if alerts is not None and _STOPPED in alerts:
-                return
-            since = mach.fault_since
-            if ts - since < self.config.fault_after_ms:
-                return
-            calendar = mach.gateway.calendar
-            if calendar is not None:
-                period = calendar.period(ts)
-                if not period.working:
-                    return
-                since = max(since, period.start)
-                if ts - since < self.config.fault_after_ms:
-                    return
-            reason = f"reporting fault for {duration_text(ts - since)}"
-            self._fire(mach, _STOPPED, since, now, reason)
-            return
         if alerts is not None and _IDLE_KIND in alerts:
-            return
-        since = max(mach.pairs_ts, mach.expect_since, mach.first_ts)
-        if ts - since < mach.idle_after:
             return
         calendar = mach.gateway.calendar
         if calendar is not None:
@@ -583,13 +571,24 @@ class Tracker:
             if ts - since < mach.idle_after:
                 return
         mach.idle_mark = since
-        self._fire(
-            mach,
-            _IDLE_KIND,
-            since,
-            now,
-            f"no pairs knitted for {duration_text(ts - since)} while {state}",
-        )
+        reason = f"no pairs knitted for {duration_text(ts - since)} while {mach.state}"
+        self._fire(mach, _IDLE_KIND, since, now, reason)
+
+    def _stopped(self, mach: _Machine, ts: int, now: int) -> None:
+        """In fault for at least the fault threshold: fire unless planned."""
+        alerts = mach.alerts
+        if alerts is not None and _STOPPED in alerts:
+            return
+        since = mach.fault_since
+        calendar = mach.gateway.calendar
+        if calendar is not None:
+            period = calendar.period(ts)
+            if not period.working:
+                return
+            since = max(since, period.start)
+            if ts - since < self.config.fault_after_ms:
+                return
+        self._fire(mach, _STOPPED, since, now, f"reporting fault for {duration_text(ts - since)}")
 
     def _clear(self, mach: _Machine, ts: int, pairs: int, now: int) -> None:
         """Resolve the idle or stopped alert that the newest reading (at ``ts``) shows over."""

@@ -10,11 +10,13 @@ URL, counted (``dropped``) and logged. Each URL's thread POSTs its notifications
   after the first attempt (``gave_up``);
 * any other answer (400, 404, ...) will not get better by retrying: ``rejected``, logged.
 
-After each notification the URL's mark moves on (``on_done``), so a restart sends only what was
-not done yet. The body is JSON (:func:`collector.alerting.notify.webhook_body`); its ``id``, also
-sent as the ``Idempotency-Key`` header, is unique per notification: a receiver that saw an id
-before can ignore the request (a timeout after the receiver had accepted it makes the
-dispatcher send it again).
+After each notification the URL's mark moves on (``on_done``; ``on_idle`` when the queue runs
+empty, to save the marks), so a restart sends only what was not done yet.
+
+The body is JSON (:func:`collector.alerting.notify.webhook_body`); its ``id``, also sent as the
+``Idempotency-Key`` header, is unique per notification: a receiver that saw an id before can
+ignore the request (a timeout after the receiver had accepted it makes the dispatcher send it
+again).
 """
 
 import queue
@@ -66,6 +68,8 @@ class _Worker:
                     self.abandoned += 1
                     return  # the store keeps it for the next start
                 d.on_done(self.url, notification.seq)
+                if self.queue.empty():
+                    d.on_idle()
             finally:
                 self.busy = False
                 self.queue.task_done()
@@ -136,6 +140,7 @@ class WebhookDispatcher:
         min_backoff: float = 0.5,
         max_backoff: float = 60.0,
         on_done: Callable[[str, int], None] = lambda _url, _seq: None,
+        on_idle: Callable[[], None] = lambda: None,
         on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -149,6 +154,7 @@ class WebhookDispatcher:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.on_done = on_done
+        self.on_idle = on_idle
         self.on_outcome = on_outcome
         self.transport = transport
         self.clock = clock
