@@ -713,7 +713,7 @@ class Tracker:
             Status.FIRING,
             gateway.down_since,
             now,
-            f"gateway offline (Last Will): {len(machines)} machines",
+            f"gateway offline: {len(machines)} machines",
             None,
             tuple(sorted(machines)),
         )
