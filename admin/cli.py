@@ -1,0 +1,252 @@
+"""``hosiery-admin``: accounts of the MQTT broker and the InfluxDB schema of a deployment.
+
+    hosiery-admin init-broker --password-file P --acl-file A [--collector-user U]
+    hosiery-admin add-gateway ENTERPRISE --password-file P --acl-file A
+        [--password-stdin] [--credentials-file C]
+    hosiery-admin add-gateways --registry R --credentials-file C --password-file P --acl-file A
+    hosiery-admin remove-gateway ENTERPRISE --password-file P --acl-file A
+    hosiery-admin influx-schema --influx-url URL --influx-username ADMIN
+
+Passwords come from the environment (``HOSIERY_ADMIN_COLLECTOR_PASSWORD``,
+``HOSIERY_ADMIN_GATEWAY_PASSWORD``, ``HOSIERY_ADMIN_INFLUX_PASSWORD``) or standard input, never
+from the command line. A gateway without a given password gets a random one, printed once.
+Mosquitto reads its password and ACL files at start and on SIGHUP: reload it afterwards.
+Errors are one line on stderr, ``hosiery-admin: ...``, exit code 2.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from admin.acl import COLLECTOR_RULES, AclFile, gateway_rules
+from admin.errors import AccountError, AccountFileError, AdminError
+from admin.passwords import (
+    PasswordFile,
+    check_password,
+    check_user,
+    new_password,
+    read_credentials,
+    write_credentials,
+)
+from admin.settings import AdminSettings, load_settings
+from collector.durations import influx_duration
+from collector.errors import CollectorError
+from collector.schema import default_schema
+from collector.sink import InfluxConfig, ensure_schema, make_client
+
+PROG = "hosiery-admin"
+RELOAD = (
+    "reload the broker to apply it (SIGHUP: 'docker compose kill -s SIGHUP mosquitto', "
+    "'systemctl reload mosquitto' or 'kill -HUP PID')"
+)
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password-file", type=Path, help="the broker's password_file")
+    parser.add_argument("--acl-file", type=Path, help="the broker's acl_file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Manage the broker's accounts and the database schema."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser(
+        "init-broker", help="write the collector's account and the ACL's base"
+    )
+    _broker_options(init)
+    init.add_argument("--collector-user", help="the collector's user (default hosiery-collector)")
+
+    add = commands.add_parser(
+        "add-gateway", help="add an enterprise gateway, or change its password"
+    )
+    add.add_argument("enterprise", help="enterprise id: the gateway's user name")
+    _broker_options(add)
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.add_argument(
+        "--credentials-file", type=Path, help="also record ENTERPRISE:PASSWORD in this plain file"
+    )
+
+    many = commands.add_parser(
+        "add-gateways", help="add every enterprise of a park registry (the simulated park)"
+    )
+    many.add_argument("--registry", type=Path, required=True, help="hosiery-sim park --registry")
+    _broker_options(many)
+    many.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="ENTERPRISE:PASSWORD file: passwords found there are kept, new ones are added",
+    )
+
+    remove = commands.add_parser("remove-gateway", help="remove an enterprise gateway's account")
+    remove.add_argument("enterprise")
+    _broker_options(remove)
+
+    schema = commands.add_parser(
+        "influx-schema", help="create the database and retention policies (admin user)"
+    )
+    schema.add_argument("--influx-url", help="InfluxDB, http://HOST:PORT")
+    schema.add_argument("--influx-db", help="database (default hosiery)")
+    schema.add_argument("--influx-username", help="an admin user")
+    schema.add_argument("--raw-retention", help="how long raw readings are kept (default 7d)")
+    return parser
+
+
+def _init_broker(settings: AdminSettings) -> int:
+    password_path, acl_path = settings.broker_files()
+    user = check_user(settings.collector_user)
+    if settings.collector_password is None:
+        raise AccountError("set HOSIERY_ADMIN_COLLECTOR_PASSWORD: the collector's MQTT password")
+    password = check_password(settings.collector_password.get_secret_value())
+    passwords = PasswordFile(password_path)
+    acl = AclFile(acl_path)
+    passwords.set(user, password)
+    acl.set_user(user, COLLECTOR_RULES)
+    passwords.save()
+    acl.save()
+    _out(f"collector account {user} written to {password_path} and {acl_path}; {RELOAD}")
+    return 0
+
+
+def _add_gateway(settings: AdminSettings, enterprise: str, *, from_stdin: bool) -> int:
+    password_path, acl_path = settings.broker_files()
+    check_user(enterprise)
+    generated = False
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif settings.gateway_password is not None:
+        password = settings.gateway_password.get_secret_value()
+    else:
+        password, generated = new_password(), True
+    check_password(password)
+    passwords = PasswordFile(password_path)
+    acl = AclFile(acl_path)
+    other = enterprise in acl.blocks and set(acl.rules(enterprise)) != set(
+        gateway_rules(enterprise)
+    )
+    if enterprise == settings.collector_user or other:
+        raise AccountError(f"user {enterprise} exists and is not a gateway; choose another name")
+    passwords.set(enterprise, password)
+    acl.set_user(enterprise, gateway_rules(enterprise))
+    passwords.save()
+    acl.save()
+    if settings.credentials_file is not None:
+        credentials = read_credentials(settings.credentials_file)
+        credentials[enterprise] = password
+        write_credentials(settings.credentials_file, credentials)
+    _out(f"gateway {enterprise} written to {password_path} and {acl_path}; {RELOAD}")
+    if generated:
+        _out(f"password of {enterprise} (shown once): {password}")
+    return 0
+
+
+def _registry_enterprises(path: Path) -> list[str]:
+    try:
+        document = orjson.loads(path.read_bytes())
+        ids = [str(e["id"]) for e in document["enterprises"]]
+    except OSError as exc:
+        raise AccountFileError(f"cannot read {path}: {exc.strerror}") from exc
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise AccountFileError(f"{path} is not a park registry ({exc})") from exc
+    for enterprise in ids:
+        check_user(enterprise)
+    return ids
+
+
+def _add_gateways(settings: AdminSettings, registry: Path) -> int:
+    password_path, acl_path = settings.broker_files()
+    if settings.credentials_file is None:
+        raise AccountError("give --credentials-file: where the gateways' passwords are kept")
+    enterprises = _registry_enterprises(registry)
+    credentials = read_credentials(settings.credentials_file)
+    passwords = PasswordFile(password_path)
+    acl = AclFile(acl_path)
+    added = 0
+    for enterprise in enterprises:
+        password = credentials.get(enterprise)
+        if password is None:
+            password = credentials[enterprise] = new_password()
+            added += 1
+        if not passwords.verify(enterprise, password):
+            passwords.set(enterprise, password)
+        acl.set_user(enterprise, gateway_rules(enterprise))
+    write_credentials(settings.credentials_file, credentials)
+    passwords.save()
+    acl.save()
+    _out(
+        f"{len(enterprises):,} gateways ({added:,} new) written to {password_path} and "
+        f"{acl_path}; passwords in {settings.credentials_file}; {RELOAD}"
+    )
+    return 0
+
+
+def _remove_gateway(settings: AdminSettings, enterprise: str) -> int:
+    password_path, acl_path = settings.broker_files()
+    passwords = PasswordFile(password_path)
+    acl = AclFile(acl_path)
+    if enterprise == settings.collector_user:
+        raise AccountError(f"{enterprise} is the collector's account, not a gateway")
+    found = passwords.remove(enterprise) | acl.remove_user(enterprise)
+    if not found:
+        raise AccountError(f"no account {enterprise} in {password_path} or {acl_path}")
+    passwords.save()
+    acl.save()
+    _out(f"gateway {enterprise} removed; {RELOAD}")
+    return 0
+
+
+def _influx_schema(settings: AdminSettings) -> int:
+    try:
+        config = InfluxConfig(
+            url=settings.influx_url,
+            database=settings.influx_db,
+            username=settings.influx_username,
+            password=settings.influx_password,
+        )
+    except ValueError as exc:
+        raise AccountError(f"InfluxDB settings: {exc}") from exc
+    schema = default_schema(settings.influx_db, influx_duration(settings.raw_retention))
+    with make_client(config) as client:
+        done = ensure_schema(client, config, schema)
+    for statement in done:
+        _out(statement)
+    _out(f"schema of {settings.influx_db} on {settings.influx_url}: {len(done)} change(s)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("command", "enterprise", "password_stdin", "registry")
+    }
+    try:
+        settings = load_settings(options)
+        if args.command == "init-broker":
+            return _init_broker(settings)
+        if args.command == "add-gateway":
+            return _add_gateway(settings, args.enterprise, from_stdin=args.password_stdin)
+        if args.command == "add-gateways":
+            return _add_gateways(settings, args.registry)
+        if args.command == "remove-gateway":
+            return _remove_gateway(settings, args.enterprise)
+        return _influx_schema(settings)
+    except (AdminError, CollectorError) as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

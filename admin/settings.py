@@ -1,0 +1,49 @@
+"""The settings of a ``hosiery-admin`` command: command-line options over environment variables.
+
+Every option is also the environment variable ``HOSIERY_ADMIN_`` + its name
+(``HOSIERY_ADMIN_PASSWORD_FILE``, ``HOSIERY_ADMIN_COLLECTOR_PASSWORD``, ...), which keeps
+passwords off command lines and lets a container set the file paths once.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from admin.errors import AccountError
+from collector.durations import Duration
+
+
+class AdminSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOSIERY_ADMIN_", frozen=True, extra="forbid")
+
+    password_file: Path | None = None
+    acl_file: Path | None = None
+    credentials_file: Path | None = None
+    collector_user: str = "hosiery-collector"
+    collector_password: SecretStr | None = None
+    gateway_password: SecretStr | None = None
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "hosiery"
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    raw_retention: Duration = Field(7 * 86400.0)
+
+    def broker_files(self) -> tuple[Path, Path]:
+        if self.password_file is None or self.acl_file is None:
+            raise AccountError(
+                "give --password-file and --acl-file (or HOSIERY_ADMIN_PASSWORD_FILE and "
+                "HOSIERY_ADMIN_ACL_FILE): the broker's password_file and acl_file"
+            )
+        return self.password_file, self.acl_file
+
+
+def load_settings(options: dict[str, object]) -> AdminSettings:
+    """Settings from the environment, overridden by ``options`` (those not None)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return AdminSettings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "-".join(str(part) for part in error["loc"]).replace("_", "-") or "settings"
+        raise AccountError(f"--{where}: {error['msg']}") from exc
