@@ -1,7 +1,8 @@
 """``hosiery-sim``: the park model and the fleet simulator on the command line.
 
     hosiery-sim park [--summary] [--registry PATH] [--seed N] [--scale F | --machines N]
-    hosiery-sim run --mqtt-url mqtt://HOST:PORT [--scale F | --machines N] [--interval S]
+    hosiery-sim run --mqtt-url mqtt://HOST:PORT [--credentials-file PATH]
+        [--scale F | --machines N] [--interval S]
         [--speed X] [--seed N] [--duration S] [--truth-file PATH] [--faults all] [--fault-* P]
 
 Errors are one line on stderr, ``hosiery-sim: ...``; exit code 2 for bad options and a broker
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mqtt-url", help="broker, mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
     run.add_argument("--mqtt-username", help="user name (or HOSIERY_SIM_MQTT_USERNAME)")
     run.add_argument("--mqtt-password", help="password (better: HOSIERY_SIM_MQTT_PASSWORD)")
+    run.add_argument(
+        "--credentials-file",
+        type=Path,
+        metavar="PATH",
+        help="per-gateway accounts: ENTERPRISE:PASSWORD lines; each gateway logs in as its "
+        "enterprise id",
+    )
     run.add_argument("--interval", type=float, help="seconds between readings (default 10)")
     run.add_argument("--speed", type=float, help="simulated seconds per second (default 1)")
     run.add_argument("--duration", type=float, help="stop after this many seconds")

@@ -26,8 +26,8 @@ import secrets
 import selectors
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
@@ -84,6 +84,10 @@ class FleetConfig:
     """Seconds between two passes of the loop (readings due are published in batches)."""
     client_id_prefix: str = "gw-"
     """Gateway client ids are this + the enterprise id; change it to run two fleets on a broker."""
+    gateway_passwords: Mapping[str, str] | None = field(default=None, repr=False)
+    """Per-gateway accounts: each gateway logs in as its enterprise id with the password given
+    here for it (a broker whose ACL lets an account publish only its own enterprise's topics).
+    None: every gateway uses ``broker``'s user name and password."""
 
     def __post_init__(self) -> None:
         checks = (
@@ -164,11 +168,12 @@ class Fleet:
             else None
         )
         self._rng = random.Random(derive_seed(seed, 0x71C))
+        brokers = self._brokers()
         self.gateways = [
             Gateway(
                 e.id,
                 tuple(m.id for m in e.machines),
-                config.broker,
+                brokers[e.id],
                 selector=self._selector,
                 wall_ms=clock_ms,
                 monotonic=monotonic,
@@ -201,6 +206,21 @@ class Fleet:
         self._heap: list[tuple[float, int]] = []
         self._mono0 = 0.0
         self._sim0 = 0.0
+
+    def _brokers(self) -> dict[str, BrokerAddress]:
+        """Where each enterprise's gateway connects, and as whom."""
+        broker = self.config.broker
+        passwords = self.config.gateway_passwords
+        ids = [e.id for e in self.park.enterprises]
+        if passwords is None:
+            return dict.fromkeys(ids, broker)
+        missing = [e for e in ids if e not in passwords]
+        if missing:
+            raise ParameterError(
+                f"{len(missing)} of {len(ids)} enterprises have no gateway password "
+                f"(the first: {missing[0]})"
+            )
+        return {e: replace(broker, username=e, password=passwords[e]) for e in ids}
 
     # -- public API -------------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 Every option of ``hosiery-sim run`` can also come from an environment variable ``HOSIERY_SIM_``
 + the option's name (``HOSIERY_SIM_MQTT_URL``, ``HOSIERY_SIM_MQTT_PASSWORD``, ...), which keeps
 passwords off command lines. Options given on the command line win.
+
+``--credentials-file`` gives every gateway its own account, as on a broker that lets each
+enterprise publish only its own topics: the user name is the enterprise id, the password is
+read from the file, one ``ENTERPRISE:PASSWORD`` line per enterprise (``#`` starts a comment;
+``hosiery-admin add-gateways`` writes such a file).
 """
 
 import datetime as dt
@@ -12,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract import is_valid_id
 from simulators.broker import parse_mqtt_url
 from simulators.errors import ParameterError
 from simulators.faults import FaultRates
@@ -30,6 +36,7 @@ class RunSettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    credentials_file: Path | None = None
     seed: int = DEFAULT_SEED
     scale: Annotated[float, Field(gt=0.0, le=25.0)] | None = None
     machines: Annotated[int, Field(ge=1)] | None = None
@@ -68,6 +75,27 @@ class RunSettings(BaseSettings):
             return machines_for_scale(DEFAULT_PARK, self.scale)
         return self.machines
 
+    def gateway_passwords(self) -> dict[str, str] | None:
+        """``credentials_file`` read: enterprise id -> its gateway's password (None: no file)."""
+        path = self.credentials_file
+        if path is None:
+            return None
+        if self.mqtt_username is not None:
+            raise ParameterError("give --credentials-file or --mqtt-username, not both")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"cannot read {path}: {exc}") from exc
+        passwords: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            enterprise, sep, password = line.partition(":")
+            if not sep or not is_valid_id(enterprise) or not password:
+                raise ParameterError(f"{path}:{number}: not an 'ENTERPRISE:PASSWORD' line")
+            passwords[enterprise] = password
+        return passwords
+
     def fleet_config(self) -> FleetConfig:
         broker = parse_mqtt_url(
             self.mqtt_url,
@@ -94,6 +122,7 @@ class RunSettings(BaseSettings):
             connect_timeout=self.connect_timeout,
             shutdown_timeout=self.shutdown_timeout,
             client_id_prefix=self.client_id_prefix,
+            gateway_passwords=self.gateway_passwords(),
         )
 
 
