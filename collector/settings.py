@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
 from collector.durations import Duration
-from contract import TOPIC_ROOT, require_id
+from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
@@ -120,7 +120,7 @@ class CollectorSettings(BaseSettings):
         3600.0, description="stop retrying a webhook notification after this long"
     )
     summary_topic: str = Field(
-        "hosiery/summary/not-reporting",
+        SUMMARY_TOPIC,
         description="retained MQTT summary of machines that do not report",
     )
     summary_interval: Duration = Field(60.0, description="how often the summary is computed")
@@ -169,7 +169,7 @@ class CollectorSettings(BaseSettings):
     def _summary_topic(cls, value: str) -> str:
         if not value or "+" in value or "#" in value or "\0" in value:
             raise ValueError(f"{value!r} is not an MQTT topic to publish to (no + or #)")
-        if value.startswith(f"{TOPIC_ROOT}/"):
+        if value.startswith(f"{TOPIC_ROOT}/") and value != SUMMARY_TOPIC:
             raise ValueError(
                 f"{value!r} is under {TOPIC_ROOT}/, where the contract rejects unknown topics"
             )

@@ -15,6 +15,7 @@ from contract.messages import (
 from contract.topics import (
     REJECTED_TOPIC,
     SUBSCRIPTION,
+    SUMMARY_TOPIC,
     TOPIC_ROOT,
     TopicError,
     TopicKind,
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "REJECTED_TOPIC",
     "SUBSCRIPTION",
+    "SUMMARY_TOPIC",
     "TOPIC_ROOT",
     "CounterReading",
     "GatewayStatus",

@@ -8,6 +8,8 @@ topic                                                  payload
                                                        retained; also the gateway's Last Will
 ``hosiery/v1/{enterprise}/{machine}/alert``            machine alerts, published by the collector
 ``hosiery/v1/_rejected``                               rejected input, published by the collector
+``hosiery/v1/_summary``                                machines not reporting, published by the
+                                                       collector, retained
 =====================================================  ===========================================
 """
 
@@ -19,6 +21,7 @@ from contract.ids import is_valid_id, require_id
 TOPIC_ROOT = "hosiery/v1"
 SUBSCRIPTION = f"{TOPIC_ROOT}/#"
 REJECTED_TOPIC = f"{TOPIC_ROOT}/_rejected"
+SUMMARY_TOPIC = f"{TOPIC_ROOT}/_summary"
 
 
 class TopicError(ValueError):
@@ -30,6 +33,7 @@ class TopicKind(StrEnum):
     STATUS = "status"
     ALERT = "alert"
     REJECTED = "rejected"
+    SUMMARY = "summary"
 
 
 class TopicRef(NamedTuple):
@@ -58,6 +62,7 @@ def status_topic(enterprise: str) -> str:
 
 
 _MACHINE_LEAVES = {"counter": TopicKind.COUNTER, "alert": TopicKind.ALERT}
+_COLLECTOR_LEAVES = {"_rejected": TopicKind.REJECTED, "_summary": TopicKind.SUMMARY}
 
 
 def parse_topic(topic: str) -> TopicRef:
@@ -65,8 +70,8 @@ def parse_topic(topic: str) -> TopicRef:
     parts = topic.split("/")
     if len(parts) < 3 or parts[0] != "hosiery" or parts[1] != "v1":
         raise TopicError(f"topic {topic!r} is not under {TOPIC_ROOT}/")
-    if len(parts) == 3 and parts[2] == "_rejected":
-        return TopicRef(TopicKind.REJECTED)
+    if len(parts) == 3 and parts[2] in _COLLECTOR_LEAVES:
+        return TopicRef(_COLLECTOR_LEAVES[parts[2]])
     if len(parts) == 4 and parts[3] == "status":
         if not is_valid_id(parts[2]):
             raise TopicError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")

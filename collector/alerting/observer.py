@@ -41,6 +41,7 @@ from collector.errors import StateError
 from collector.logs import RateLimit
 from collector.metrics import CollectorMetrics
 from collector.validate import Reading, Status
+from contract import SUMMARY_TOPIC
 
 Publish = Callable[[str, bytes, bool], Any]
 """``publish(topic, payload, retain)`` at QoS 1; must not block. It may return paho's
@@ -52,7 +53,7 @@ MQTT = "mqtt"
 
 @dataclass(frozen=True, slots=True)
 class ObserverOptions:
-    summary_topic: str = "hosiery/summary/not-reporting"
+    summary_topic: str = SUMMARY_TOPIC
     summary_interval_ms: int = 60_000
     summary_grace_ms: int = 180_000
     """No summary before this long after the start: machines need time to report first."""

@@ -126,7 +126,7 @@ def test_killed_gateway_raises_one_grouped_offline_alert(
         tmp_path / "state",
         offline_after=2,
         summary_interval=0.5,
-        summary_topic=f"hosiery/summary/{enterprise}",
+        summary_topic=f"hosiery/test-summary/{enterprise}",
     )
     db = settings.influx_db
     where = f"WHERE \"enterprise\" = '{enterprise}'"
@@ -421,7 +421,7 @@ def test_registry_machines_that_do_not_report_are_counted_and_listed(
             {"enterprises": [{"id": enterprise, "machines": [{"id": m} for m in ("A", "B", "C")]}]}
         )
     )
-    summary_topic = f"hosiery/summary/{enterprise}"
+    summary_topic = f"hosiery/test-summary/{enterprise}"
     settings = settings_for(
         mosquitto,
         influx,

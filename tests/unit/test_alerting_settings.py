@@ -66,7 +66,7 @@ def test_options_as_typed() -> None:
         (["--fault-after", "soon"], "--fault-after: 'soon' is not a duration"),
         (["--idle-after-style", "bad style=5m"], "style 'bad style' is not 1-64 characters"),
         (["--alert-webhook", "ftp://x"], "--alert-webhook: 'ftp://x' is not a URL"),
-        (["--summary-topic", "hosiery/v1/_summary"], "is under hosiery/v1/, where the contract"),
+        (["--summary-topic", "hosiery/v1/mine"], "is under hosiery/v1/, where the contract"),
         (["--summary-topic", "a/+/b"], "is not an MQTT topic to publish to"),
     ],
 )

@@ -111,3 +111,7 @@ def test_topic_cache_is_bounded() -> None:
 def test_arbitrary_input_is_classified_never_raised(body: bytes, topic: str) -> None:
     verdict = Validator().validate(topic, body, NOW)
     assert isinstance(verdict, Reading | Status | Rejection | Ignored)
+
+
+def test_summary_topic_is_the_collectors_own() -> None:
+    assert Validator().validate("hosiery/v1/_summary", b"{}", NOW) == Ignored(TopicKind.SUMMARY)
