@@ -1,31 +1,41 @@
 """``hosiery-stack run``: the whole product on this machine, from system packages.
 
 Starts Mosquitto and InfluxDB as local processes (with the repository's configuration), the
-collector, and the simulated park publishing to them; keeps all state under one folder; prints
-where to look; stops everything cleanly on Ctrl-C.
+collector, Grafana when it is installed, and the simulated park publishing to them; keeps all
+state under one folder; prints where to look; stops everything cleanly on Ctrl-C.
+
+Every process runs in a process group of its own, so a terminal's Ctrl-C reaches only this
+command, which stops the rest in order: the simulator (its final readings delivered), the
+collector (what it holds written), Grafana, InfluxDB, Mosquitto.
 """
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+import httpx
+
 from stack.errors import ServerError
+from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
 from stack.influxdb import InfluxServer
 from stack.mosquitto import MosquittoServer
 from stack.process import free_port, port_open, wait_until
 
+DATABASE = "hosiery"
 RECENT_PAIRS = 'SELECT sum("pairs") FROM "production" WHERE time > now() - 5m'
+STOP_TIMEOUT = 60.0
 
 
 def _port(preferred: int) -> int:
-    """``preferred`` if nothing listens there, else any free port."""
-    return free_port() if port_open("127.0.0.1", preferred) else preferred
+    """``preferred`` if nothing listens there, else (and for 0) any free port."""
+    return free_port() if preferred == 0 or port_open("127.0.0.1", preferred) else preferred
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -33,7 +43,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="hosiery-stack", description="Run the monitoring stack on a simulated park."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start Mosquitto, InfluxDB, the collector and the simulator")
+    run = sub.add_parser(
+        "run", help="start Mosquitto, InfluxDB, the collector, Grafana and the simulator"
+    )
     run.add_argument("--dir", type=Path, default=Path("var/stack"), help="where all state lives")
     size = run.add_mutually_exclusive_group()
     size.add_argument("--machines", type=int, help="simulate this many machines")
@@ -41,9 +53,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     run.add_argument("--interval", type=float, default=10.0, help="seconds between readings")
     run.add_argument("--speed", type=float, default=1.0, help="simulated time runs this fast")
     run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--mqtt-port", type=int, default=1883)
-    run.add_argument("--influx-port", type=int, default=8086)
-    run.add_argument("--http-port", type=int, default=9108, help="collector /metrics, /healthz")
+    run.add_argument(
+        "--sim-start", help="simulated start, ISO 8601 (default: now); see hosiery-sim run"
+    )
+    ports = "(taken or 0: any free port)"
+    run.add_argument("--mqtt-port", type=int, default=1883, help=f"broker port {ports}")
+    run.add_argument("--influx-port", type=int, default=8086, help=f"InfluxDB port {ports}")
+    run.add_argument(
+        "--http-port", type=int, default=9108, help=f"collector /metrics, /healthz {ports}"
+    )
+    run.add_argument("--grafana-port", type=int, default=3000, help=f"Grafana port {ports}")
+    run.add_argument(
+        "--no-grafana", action="store_true", help="do not start Grafana even when installed"
+    )
     run.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
     )
@@ -58,36 +80,24 @@ class Stack:
         self.influx = InfluxServer(
             self.root / "influxdb", port=_port(args.influx_port), cq_interval="1m"
         )
+        for server in (self.mosquitto, self.influx):
+            server.own_process_group = True
         self.http_port = _port(args.http_port)
+        self.registry = self.root / "registry.json"
+        self.grafana = None if args.no_grafana else find_grafana()
+        self.grafana_port = _port(args.grafana_port) if self.grafana else 0
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.root / f"{name}.log").open("ab")
-        self.children.append((name, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)))
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, process_group=0
+        )
+        self.children.append((name, proc))
         log.close()
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.mosquitto.start()
-        self.influx.start()
-        self._spawn(
-            "collector",
-            [
-                sys.executable, "-m", "collector",
-                "--mqtt-url", self.mosquitto.url,
-                "--influx-url", self.influx.url,
-                "--state-dir", str(self.root / "collector"),
-                "--http-port", str(self.http_port),
-                "--log-format", "json",
-            ],
-        )  # fmt: skip
-        wait_until(
-            lambda: port_open("127.0.0.1", self.http_port) or not self._alive("collector"),
-            60,
-            what="collector",
-        )
-        if not self._alive("collector"):
-            raise ServerError(f"the collector exited; see {self.root / 'collector.log'}")
         a = self.args
         size = (
             ["--machines", str(a.machines)]
@@ -98,12 +108,28 @@ class Stack:
         )
         sim = [sys.executable, "-m", "simulators"]
         park = ["--seed", str(a.seed), *size]
-        registry = self.root / "registry.json"
         subprocess.run(
-            [*sim, "park", "--registry", str(registry), *park],
+            [*sim, "park", "--registry", str(self.registry), *park],
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        self.mosquitto.start()
+        self.influx.start()
+        self._spawn(
+            "collector",
+            [
+                sys.executable, "-m", "collector",
+                "--mqtt-url", self.mosquitto.url,
+                "--influx-url", self.influx.url,
+                "--state-dir", str(self.root / "collector"),
+                "--http-port", str(self.http_port),
+                "--registry", str(self.registry),
+                "--log-format", "json",
+            ],
+        )  # fmt: skip
+        self._wait_for("collector", lambda: port_open("127.0.0.1", self.http_port))
+        if self.grafana is not None:
+            self._start_grafana()
         self._spawn(
             "simulator",
             [
@@ -111,8 +137,36 @@ class Stack:
                 "--mqtt-url", self.mosquitto.url,
                 "--interval", str(a.interval),
                 "--speed", str(a.speed),
+                *(["--sim-start", a.sim_start] if a.sim_start else []),
             ],
         )  # fmt: skip
+
+    def _start_grafana(self) -> None:
+        assert self.grafana is not None  # noqa: S101 - the caller checked
+        directory = self.root / "grafana"
+        env = grafana_env(
+            directory,
+            port=self.grafana_port,
+            influx_url=self.influx.url,
+            database=DATABASE,
+            password=admin_password(directory),
+            base=os.environ,
+        )
+        self._spawn("grafana", grafana_argv(self.grafana), env)
+
+        def healthy() -> bool:
+            try:
+                url = f"http://127.0.0.1:{self.grafana_port}/api/health"
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._wait_for("grafana", healthy, timeout=120)
+
+    def _wait_for(self, name: str, ready: Callable[[], bool], timeout: float = 60) -> None:
+        wait_until(lambda: ready() or not self._alive(name), timeout, interval=0.2, what=name)
+        if not self._alive(name):
+            raise ServerError(f"the {name} exited; see {self.root / (name + '.log')}")
 
     def _alive(self, name: str) -> bool:
         return any(n == name and p.poll() is None for n, p in self.children)
@@ -121,32 +175,44 @@ class Stack:
         return next((n for n, p in self.children if p.poll() is not None), None)
 
     def describe(self) -> str:
-        db = "hosiery"
-        return "\n".join(
-            [
-                "hosiery-stack is running; Ctrl-C stops it.",
-                f"  state and logs   {self.root}",
-                f"  MQTT broker      {self.mosquitto.url}",
-                f"  InfluxDB         {self.influx.url}  (database {db})",
-                f"  collector        http://127.0.0.1:{self.http_port}/metrics  /healthz",
-                (
-                    "  pairs so far     .venv/bin/hosiery-collector totals "
-                    f"--influx-url {self.influx.url} --since -1h --until now --by park"
-                ),
-                (
-                    f"  raw readings     curl -G {self.influx.url}/query --data-urlencode db={db} "
-                    f"--data-urlencode 'q={RECENT_PAIRS}'"
-                ),
-            ]
-        )
+        db = DATABASE
+        lines = [
+            "hosiery-stack is running; Ctrl-C stops it.",
+            f"  state and logs   {self.root}",
+            f"  MQTT broker      {self.mosquitto.url}",
+            f"  InfluxDB         {self.influx.url}  (database {db})",
+            f"  collector        http://127.0.0.1:{self.http_port}/metrics  /healthz",
+        ]
+        if self.grafana is not None:
+            lines.append(
+                f"  Grafana          http://127.0.0.1:{self.grafana_port}/  (user admin, "
+                f"password in {self.root / 'grafana' / 'admin-password'})"
+            )
+        else:
+            lines.append("  Grafana          not installed (see docs/deployment.md)")
+        lines += [
+            (
+                "  live view        .venv/bin/hosiery-top "
+                f"--influx-url {self.influx.url} --registry {self.registry}"
+            ),
+            (
+                "  pairs so far     .venv/bin/hosiery-collector totals "
+                f"--influx-url {self.influx.url} --since -1h --until now --by park"
+            ),
+            (
+                f"  raw readings     curl -G {self.influx.url}/query --data-urlencode db={db} "
+                f"--data-urlencode 'q={RECENT_PAIRS}'"
+            ),
+        ]
+        return "\n".join(lines)
 
     def stop(self) -> None:
+        """Stop the children one by one, the simulator first, then the servers."""
         for _name, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for _name, proc in reversed(self.children):
             try:
-                proc.wait(60)
+                proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
@@ -166,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, on_signal)
     try:
         stack.start()
-    except (ServerError, TimeoutError) as exc:
+    except (ServerError, TimeoutError, subprocess.CalledProcessError) as exc:
         stack.stop()
         print(f"hosiery-stack: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error line
         return 2
@@ -175,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     while not stop.wait(1.0):
         dead = stack.dead_child()
-        if dead is not None:
+        if dead is not None and not stop.is_set():
             print(  # noqa: T201 - the CLI's error line
                 f"hosiery-stack: the {dead} exited; see {stack.root / (dead + '.log')}",
                 file=sys.stderr,
@@ -186,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
     print("hosiery-stack: stopping", flush=True)  # noqa: T201 - the CLI's report
     stack.stop()
+    print("hosiery-stack: stopped", flush=True)  # noqa: T201 - the CLI's report
     return code
 
 

@@ -55,6 +55,9 @@ class ServerProcess:
 
     name = "server"
     start_timeout = 30.0
+    own_process_group = False
+    """Start the server in a process group of its own, so that a terminal's Ctrl-C reaches only
+    the program that owns it, which then stops its servers in order (the native run)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -82,7 +85,11 @@ class ServerProcess:
         argv = self.argv()
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                process_group=0 if self.own_process_group else None,
             )
         deadline = time.monotonic() + self.start_timeout
         while not self.ready():
