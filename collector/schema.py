@@ -3,13 +3,15 @@
 A :class:`Schema` declares what should exist; :func:`plan` compares it with what a server has
 (:class:`ServerState`) and returns the InfluxQL statements that make the server match. Nothing
 here does I/O: :func:`collector.sink.ensure_schema` reads the server's state and runs the plan.
-Rollups are added by listing more retention policies and continuous queries in the schema.
+The rollups (:mod:`collector.rollups`) are listed in :func:`default_schema` next to ``raw``.
 """
 
 import re
 from typing import Annotated, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+from collector import rollups as rollup_specs
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """Database, retention policy and continuous query names: 1-64 of ``[A-Za-z0-9_-]``."""
@@ -146,12 +148,36 @@ class Schema(BaseModel):
 
 
 def default_schema(
-    database: str = DEFAULT_DATABASE, raw_duration: str = DEFAULT_RAW_DURATION
+    database: str = DEFAULT_DATABASE,
+    raw_duration: str = DEFAULT_RAW_DURATION,
+    *,
+    rollups: bool = True,
+    utc_offset_hours: float = 8.0,
 ) -> Schema:
-    """The database with its default retention policy ``raw`` (7 days unless told otherwise)."""
+    """The database with its default retention policy ``raw`` (7 days unless told otherwise)
+    and, unless ``rollups`` is false, the rollups' retention policies and continuous queries
+    (days of ``enterprise_1d`` start at local midnight of ``utc_offset_hours``)."""
+    raw = RetentionPolicy(name=RAW, duration=raw_duration, default=True)
+    if not rollups:
+        return Schema(database=database, retention_policies=(raw,))
     return Schema(
         database=database,
-        retention_policies=(RetentionPolicy(name=RAW, duration=raw_duration, default=True),),
+        retention_policies=(
+            raw,
+            *(
+                RetentionPolicy(name=p.name, duration=p.duration, shard_duration=p.shard_duration)
+                for p in rollup_specs.POLICIES
+            ),
+        ),
+        continuous_queries=tuple(
+            ContinuousQuery(
+                name=r.name,
+                query=r.select(database),
+                resample_every=r.every,
+                resample_for=r.for_,
+            )
+            for r in rollup_specs.rollups(utc_offset_hours)
+        ),
     )
 
 

@@ -161,7 +161,22 @@ def test_a_changed_continuous_query_is_replaced() -> None:
 
 
 def test_default_schema() -> None:
-    schema = default_schema()
+    schema = default_schema(rollups=False)
     assert schema.database == "hosiery"
     assert schema.retention_policies == (RetentionPolicy(name="raw", duration="7d", default=True),)
+
+
+def test_default_schema_has_the_rollups() -> None:
+    schema = default_schema()
+    assert [rp.name for rp in schema.retention_policies] == [
+        "raw", "rollup_5m", "rollup_1h", "rollup_long",
+    ]  # fmt: skip
+    assert sum(rp.default for rp in schema.retention_policies) == 1
+    names = [cq.name for cq in schema.continuous_queries]
+    assert names[0] == "rollup_machine_5m"
+    assert names.index("rollup_machine_1h") < names.index("rollup_enterprise_1h")
+    assert names.index("rollup_enterprise_1h") < names.index("rollup_park_1h")
+    assert all(
+        " INTO " in cq.query and "GROUP BY time(" in cq.query for cq in schema.continuous_queries
+    )
     assert default_schema("d", "30d").retention_policies[0].duration_ns == 30 * DAY

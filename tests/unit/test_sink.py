@@ -124,8 +124,11 @@ def make_sink(
     **kwargs: object,
 ) -> InfluxSink:
     client = httpx.Client(transport=httpx.MockTransport(fake))
+    config = config or InfluxConfig(url=URL)
+    # the fake server knows retention policies, not continuous queries: no rollups here
+    kwargs.setdefault("schema", default_schema(config.database, rollups=False))
     return InfluxSink(
-        config or InfluxConfig(url=URL),
+        config,
         client,
         sleep=sleeps,
         rand=lambda: 0.0,
@@ -517,13 +520,13 @@ def statement_error(message: str) -> httpx.Response:
 
 def test_ensure_schema_does_nothing_when_the_schema_is_there() -> None:
     fake = SchemaServer({"raw": ["168h0m0s", "24h0m0s", 1, True]})
-    assert ensure_schema(_client(fake), InfluxConfig(url=URL), default_schema()) == []
+    assert ensure_schema(_client(fake), InfluxConfig(url=URL), default_schema(rollups=False)) == []
     assert all(s.startswith("SHOW") for s in fake.statements)
 
 
 def test_ensure_schema_alters_a_changed_duration() -> None:
     fake = SchemaServer({"raw": ["168h0m0s", "24h0m0s", 1, True]})
-    schema = default_schema(raw_duration="14d")
+    schema = default_schema(raw_duration="14d", rollups=False)
     statements = ensure_schema(_client(fake), InfluxConfig(url=URL), schema)
     assert statements == ['ALTER RETENTION POLICY "raw" ON "hosiery" DURATION 14d DEFAULT']
     assert fake.policies["raw"][0] == "336h0m0s"
@@ -531,7 +534,7 @@ def test_ensure_schema_alters_a_changed_duration() -> None:
 
 def test_ensure_schema_tolerates_a_concurrent_creation() -> None:
     fake = SchemaServer({"autogen": ["0s", "168h0m0s", 1, True]}, races=1)
-    assert ensure_schema(_client(fake), InfluxConfig(url=URL), default_schema()) == []
+    assert ensure_schema(_client(fake), InfluxConfig(url=URL), default_schema(rollups=False)) == []
     assert fake.statements.count("SHOW DATABASES") == 2
 
 
@@ -539,7 +542,7 @@ def test_ensure_schema_gives_up_when_the_server_keeps_differing() -> None:
     fake = SchemaServer({"raw": ["24h0m0s", "1h0m0s", 1, True]}, alter=False)
     config = InfluxConfig(url=URL)
     with pytest.raises(InfluxSchemaError, match="still differs: ALTER RETENTION POLICY"):
-        ensure_schema(_client(fake), config, default_schema())
+        ensure_schema(_client(fake), config, default_schema(rollups=False))
 
 
 def test_ensure_schema_reports_a_failed_statement() -> None:

@@ -1,0 +1,256 @@
+"""Rollups: the downsampled series that dashboards read instead of raw readings.
+
+A year of raw readings of the full park is about 126 billion points; the rollups below hold the
+same pairs in a few million. Every rollup is a sum (``pairs`` are per-interval deltas, so sums
+of sums are exact) or a count of readings per state (for utilisation), computed by a continuous
+query from the level below it:
+
+==================  =====================  ==================  ===============================
+series              retention policy       from                tags
+==================  =====================  ==================  ===============================
+``machine_5m``      ``rollup_5m`` (35 d)   raw ``production``  ``enterprise``, ``machine``
+``park_5m``         ``rollup_5m`` (35 d)   ``machine_5m``      none
+``machine_1h``      ``rollup_1h`` (400 d)  ``machine_5m``      ``enterprise``, ``machine``
+``enterprise_1h``   ``rollup_long`` (5 y)  ``machine_1h``      ``enterprise``
+``enterprise_1d``   ``rollup_long`` (5 y)  ``enterprise_1h``   ``enterprise`` (park-local days)
+``park_1h``         ``rollup_long`` (5 y)  ``enterprise_1h``   none
+==================  =====================  ==================  ===============================
+
+Each :class:`Rollup` renders its ``SELECT ... INTO`` once: the continuous query and the manual
+re-run for a time window (:meth:`Rollup.select`, :func:`backfill_statements`, and
+``python -m collector.reroll``) are the same text, the latter with a time range added.
+
+Late data: a continuous query recomputes only the last ``RESAMPLE FOR`` of its interval. Readings
+that reach InfluxDB later than that (a gateway that was offline for hours, a collector catching
+up after an outage) are in ``raw`` but not in the rollups until the window is rolled up again
+with ``python -m collector.reroll --since ... --until ...`` (docs/dashboards.md).
+"""
+
+from dataclasses import dataclass
+
+STATES = ("running", "idle", "fault", "maintenance", "off")
+"""Machine states whose readings are counted per interval (fields of the same names)."""
+
+RAW_POLICY = "raw"
+PRODUCTION = "production"
+FIVE_MIN_POLICY = "rollup_5m"
+HOURLY_POLICY = "rollup_1h"
+LONG_POLICY = "rollup_long"
+
+MACHINE_5M = "machine_5m"
+PARK_5M = "park_5m"
+MACHINE_1H = "machine_1h"
+ENTERPRISE_1H = "enterprise_1h"
+ENTERPRISE_1D = "enterprise_1d"
+PARK_1H = "park_1h"
+CAPACITY = "capacity"
+"""Configuration written by the collector and the backfill (in :data:`LONG_POLICY`)."""
+
+FIVE_MIN_S = 300
+"""Seconds of one ``machine_5m`` interval: ``reported_s`` counts them."""
+
+ROLLUP_FIELDS = ("pairs", "readings", *STATES)
+"""Fields every level carries (sums)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A retention policy of the rollups."""
+
+    name: str
+    duration: str
+    shard_duration: str
+
+
+POLICIES = (
+    Policy(FIVE_MIN_POLICY, "35d", "1d"),
+    Policy(HOURLY_POLICY, "400d", "7d"),
+    Policy(LONG_POLICY, "1830d", "30d"),
+)
+"""Where the rollups live: 5-minute series 35 days, hourly per machine 400 days, enterprise
+and park series 5 years."""
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One ``SELECT ... INTO ... GROUP BY time(...)``: a continuous query and its manual re-run."""
+
+    name: str
+    """The continuous query's name."""
+    target_policy: str
+    target: str
+    source_policy: str
+    source: str
+    interval: str
+    """``GROUP BY time(interval[, offset])``."""
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
+    """Aliased select expressions: ``SUM("pairs") AS "pairs"``."""
+    where: str | None = None
+    offset: str | None = None
+    every: str = "5m"
+    """``RESAMPLE EVERY``: how often the continuous query runs (the current interval included)."""
+    for_: str = "2h"
+    """``RESAMPLE FOR``: how far back each run recomputes (late data within it is covered)."""
+
+    def select(
+        self, database: str, since_ns: int | None = None, until_ns: int | None = None
+    ) -> str:
+        """The statement; with ``since_ns``/``until_ns`` it rolls up ``[since, until)`` only."""
+        conditions = [] if self.where is None else [self.where]
+        if since_ns is not None:
+            conditions.append(f"time >= {since_ns}")
+        if until_ns is not None:
+            conditions.append(f"time < {until_ns}")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        group = f"time({self.interval}" + (f", {self.offset})" if self.offset else ")")
+        group_by = ", ".join([group, *(_q(tag) for tag in self.tags)])
+        # names and expressions are this module's constants: nothing comes from outside
+        return (
+            f"SELECT {', '.join(self.fields)} "  # noqa: S608
+            f"INTO {_q(database)}.{_q(self.target_policy)}.{_q(self.target)} "
+            f"FROM {_q(database)}.{_q(self.source_policy)}.{_q(self.source)}"
+            f"{where} GROUP BY {group_by}"
+        )
+
+
+def _sums(*names: str) -> tuple[str, ...]:
+    return tuple(f'SUM("{name}") AS "{name}"' for name in names)
+
+
+MACHINE = ("enterprise", "machine")
+ENTERPRISE = ("enterprise",)
+
+
+def day_offset(utc_offset_hours: float) -> str:
+    """``GROUP BY time(1d, offset)`` offset that starts days at local midnight."""
+    minutes = round(-utc_offset_hours * 60) % 1440
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
+    """Every rollup, in the order they depend on each other (and are created and re-run).
+
+    ``utc_offset_hours`` is the park's local time (UTC+8 by default): ``enterprise_1d`` days run
+    from local midnight to midnight.
+    """
+    raw_level = [
+        Rollup(
+            name="rollup_machine_5m",
+            target_policy=FIVE_MIN_POLICY,
+            target=MACHINE_5M,
+            source_policy=RAW_POLICY,
+            source=PRODUCTION,
+            interval="5m",
+            tags=MACHINE,
+            fields=('SUM("pairs") AS "pairs"', 'COUNT("pairs") AS "readings"'),
+            for_="15m",
+        ),
+        Rollup(
+            name="rollup_machine_5m_running",
+            target_policy=FIVE_MIN_POLICY,
+            target=MACHINE_5M,
+            source_policy=RAW_POLICY,
+            source=PRODUCTION,
+            interval="5m",
+            tags=MACHINE,
+            fields=('COUNT("pairs") AS "running"', 'MEAN("rpm") AS "rpm"'),
+            where="\"state\" = 'running'",
+            for_="15m",
+        ),
+    ]
+    raw_level += [
+        Rollup(
+            name=f"rollup_machine_5m_{state}",
+            target_policy=FIVE_MIN_POLICY,
+            target=MACHINE_5M,
+            source_policy=RAW_POLICY,
+            source=PRODUCTION,
+            interval="5m",
+            tags=MACHINE,
+            fields=(f'COUNT("pairs") AS "{state}"',),
+            where=f"\"state\" = '{state}'",
+            for_="15m",
+        )
+        for state in STATES[1:]
+    ]
+    return (
+        *raw_level,
+        Rollup(
+            name="rollup_park_5m",
+            target_policy=FIVE_MIN_POLICY,
+            target=PARK_5M,
+            source_policy=FIVE_MIN_POLICY,
+            source=MACHINE_5M,
+            interval="5m",
+            tags=(),
+            fields=(*_sums(*ROLLUP_FIELDS), 'COUNT("readings") AS "machines"'),
+            for_="15m",
+        ),
+        Rollup(
+            name="rollup_machine_1h",
+            target_policy=HOURLY_POLICY,
+            target=MACHINE_1H,
+            source_policy=FIVE_MIN_POLICY,
+            source=MACHINE_5M,
+            interval="1h",
+            tags=MACHINE,
+            fields=(
+                *_sums(*ROLLUP_FIELDS),
+                f'COUNT("readings") * {FIVE_MIN_S} AS "reported_s"',
+                'MEAN("rpm") AS "rpm"',
+            ),
+        ),
+        Rollup(
+            name="rollup_enterprise_1h",
+            target_policy=LONG_POLICY,
+            target=ENTERPRISE_1H,
+            source_policy=HOURLY_POLICY,
+            source=MACHINE_1H,
+            interval="1h",
+            tags=ENTERPRISE,
+            fields=(*_sums(*ROLLUP_FIELDS, "reported_s"), 'COUNT("readings") AS "machines"'),
+        ),
+        Rollup(
+            name="rollup_park_1h",
+            target_policy=LONG_POLICY,
+            target=PARK_1H,
+            source_policy=LONG_POLICY,
+            source=ENTERPRISE_1H,
+            interval="1h",
+            tags=(),
+            fields=_sums(*ROLLUP_FIELDS, "reported_s", "planned_s", "machines"),
+        ),
+        Rollup(
+            name="rollup_enterprise_1d",
+            target_policy=LONG_POLICY,
+            target=ENTERPRISE_1D,
+            source_policy=LONG_POLICY,
+            source=ENTERPRISE_1H,
+            interval="1d",
+            offset=day_offset(utc_offset_hours),
+            tags=ENTERPRISE,
+            fields=_sums(*ROLLUP_FIELDS, "reported_s", "planned_s"),
+            every="1h",
+            for_="2d",
+        ),
+    )
+
+
+def backfill_statements(
+    database: str, since_ns: int, until_ns: int, utc_offset_hours: float = 8.0
+) -> list[str]:
+    """The rollups of ``[since, until)`` as ``SELECT ... INTO`` statements, in dependency order.
+
+    The window is widened to whole days (park-local), so every interval it touches is
+    recomputed from complete data.
+    """
+    day_ns = 86_400 * 10**9
+    shift = round(utc_offset_hours * 3600) * 10**9
+    start = (since_ns + shift) // day_ns * day_ns - shift
+    end = -((-(until_ns + shift)) // day_ns) * day_ns - shift
+    return [rollup.select(database, start, end) for rollup in rollups(utc_offset_hours)]
