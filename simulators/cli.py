@@ -94,7 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway client ids are this + the enterprise id (default gw-; another prefix lets "
         "two simulators share a broker)",
     )
+    backfill = commands.add_parser("backfill", help="write the park's history into the rollups")
+    _park_options(backfill)
+    backfill.add_argument("--influx-url", default="http://127.0.0.1:8086", help="InfluxDB")
+    backfill.add_argument("--influx-db", default="hosiery", help="database (default hosiery)")
+    backfill.add_argument("--days", type=float, required=True, help="days of history to write")
+    backfill.add_argument(
+        "--machine-hours", type=int, default=24, help="last hours simulated machine by machine"
+    )
     return parser
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from simulators.backfill import run_backfill  # noqa: PLC0415 - needs the collector's code
+
+    settings = load_settings({"seed": args.seed, "scale": args.scale, "machines": args.machines})
+    return run_backfill(
+        url=args.influx_url,
+        database=args.influx_db,
+        days=args.days,
+        seed=settings.seed,
+        machines=settings.machine_count(),
+        machine_hours=args.machine_hours,
+        say=_say,
+    )
 
 
 def _park(args: argparse.Namespace) -> int:
@@ -158,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "park":
             return _park(args)
+        if args.command == "backfill":
+            return _backfill(args)
         return _run(args)
     except DeliveryError as exc:
         _say(str(exc))

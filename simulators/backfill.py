@@ -1,0 +1,445 @@
+"""``hosiery-sim backfill``: the park's history written straight into the rollups.
+
+A live run fills the dashboards from now on; a new user also wants to see a year to date. A year
+of raw readings of the full park (126 billion points) or even of per-machine hours (350 million)
+is far too much to write, so the backfill writes the rollup series of ``collector.rollups``
+directly, in two parts:
+
+* the last ``machine_hours`` hours (24 by default): every machine is simulated with the
+  simulator's own model (:mod:`simulators.machine`: the same stop causes, Erlang stop durations
+  and staffed time, one SplitMix64 stream per machine) in 5-minute steps, and written as
+  ``machine_1h`` and ``park_5m``, and summed into the enterprise and park series below;
+* every hour before that: per enterprise, the model's expectation (its machines' nominal rates x
+  the stationary running share x the staffed seconds of the hour, :mod:`simulators.calibration`)
+  with noise of the size the simulation shows (a relative standard deviation of
+  ``0.3 / sqrt(machines)`` on the running share), written as ``enterprise_1h``.
+
+From these it writes ``enterprise_1d`` (park-local days) and ``park_1h``, the ``capacity``
+points, and ``planned_s`` (machines x staffed seconds) of every enterprise-hour. Readings are
+counted as if every machine read every ``interval`` seconds (10 by default): ``readings`` and the
+state counts are the staffed time divided by the interval. Per-machine 5-minute series
+(``machine_5m``) and raw readings come only from live runs.
+
+For the full park and a year: about 10.7 million ``enterprise_1h`` points, 0.45 million
+``enterprise_1d``, 1 million ``machine_1h`` and 11.5 million simulated machine-steps.
+"""
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic import ValidationError
+
+from collector.capacity import ParkCapacity, capacity_lines
+from collector.errors import CollectorError
+from collector.rollups import (
+    ENTERPRISE_1D,
+    ENTERPRISE_1H,
+    FIVE_MIN_POLICY,
+    HOURLY_POLICY,
+    LONG_POLICY,
+    MACHINE_1H,
+    PARK_1H,
+    PARK_5M,
+)
+from collector.schema import default_schema
+from collector.sink import InfluxConfig, InfluxSink, ensure_schema, make_client
+from contract import MachineState
+from simulators.calibration import running_share, staffed_state_shares
+from simulators.errors import ParameterError
+from simulators.machine import Dynamics
+from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
+from simulators.park import Park, build_park
+from simulators.registry import registry_of
+from simulators.rng import SplitMix64, derive_seed
+from simulators.shifts import WorkCalendar
+
+HOUR = 3600
+STEP = 300
+BATCH_LINES = 50_000
+NOISE = 0.3
+"""Relative standard deviation of one machine's hourly running share around its mean."""
+
+# Indexes of the per-state time accumulators.
+RUNNING, IDLE, FAULT, MAINTENANCE, OFF = range(5)
+_STOP_INDEX = {
+    MachineState.IDLE: IDLE,
+    MachineState.FAULT: FAULT,
+    MachineState.MAINTENANCE: MAINTENANCE,
+}
+FIELDS = ("running", "idle", "fault", "maintenance", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillConfig:
+    influx: InfluxConfig
+    days: float
+    seed: int = DEFAULT_SEED
+    machines: int | None = None
+    end_s: int | None = None
+    """Exclusive end, epoch seconds, rounded down to the hour (default: the current hour)."""
+    machine_hours: int = 24
+    interval: float = 10.0
+    """Seconds between two (counted) readings of a machine."""
+    params: ParkParams = DEFAULT_PARK
+    create_schema: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.days <= 5 * 366:
+            raise ParameterError("days must be in (0, 1830]")
+        if not 0 <= self.machine_hours <= 24 * 35:
+            raise ParameterError("machine hours must be 0-840")
+        if not 1.0 <= self.interval <= 300.0 or STEP % self.interval:
+            raise ParameterError("interval must divide 300 s (1-300 s)")
+
+
+@dataclass(slots=True)
+class BackfillSummary:
+    start_s: int
+    end_s: int
+    machines: int
+    pairs: int = 0
+    points: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class StateTimer:
+    """A machine of the simulator's model, advanced by steps, with time spent per state.
+
+    Follows :class:`simulators.machine.MachineModel` exactly (the same draws from the same
+    stream), adding up seconds running, idle, in fault and in maintenance while staffed.
+    """
+
+    __slots__ = ("_dynamics", "_rate", "_remaining", "_rng", "_stop", "knitted", "seconds")
+
+    def __init__(self, pairs_per_second: float, dynamics: Dynamics, rng: SplitMix64) -> None:
+        self._rate = pairs_per_second
+        self._dynamics = dynamics
+        self._rng = rng
+        self._stop, self._remaining = dynamics.initial(rng)
+        self.knitted = 0.0
+        self.seconds = [0.0, 0.0, 0.0, 0.0, 0.0]
+
+    def advance(self, staffed: float, span: float) -> None:
+        """Live ``span`` seconds of which ``staffed`` are staffed (the rest is off)."""
+        seconds = self.seconds
+        seconds[OFF] += span - staffed
+        dynamics = self._dynamics
+        rng = self._rng
+        while staffed > 0.0:
+            remaining = self._remaining
+            index = RUNNING if self._stop < 0 else _STOP_INDEX[dynamics.states[self._stop]]
+            if staffed < remaining:
+                self._remaining = remaining - staffed
+                seconds[index] += staffed
+                if self._stop < 0:
+                    self.knitted += staffed * self._rate
+                return
+            staffed -= remaining
+            seconds[index] += remaining
+            if self._stop < 0:
+                self.knitted += remaining * self._rate
+                stop = dynamics.draw_stop(rng)
+                self._stop = stop
+                self._remaining = rng.erlang(dynamics.shape, dynamics.means[stop])
+            else:
+                self._stop = -1
+                self._remaining = rng.exponential(dynamics.run_mean)
+
+    def take(self) -> list[float]:
+        """The seconds per state since the last call."""
+        seconds = self.seconds
+        self.seconds = [0.0, 0.0, 0.0, 0.0, 0.0]
+        return seconds
+
+
+def counts(seconds: list[float], interval: float) -> list[int]:
+    """Readings per state for ``seconds`` per state: rounded so that they add up exactly."""
+    total = round(sum(seconds) / interval)
+    raw = [s / interval for s in seconds]
+    out = [math.floor(x) for x in raw]
+    for i in sorted(range(len(raw)), key=lambda i: out[i] - raw[i])[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def _gauss(rng: SplitMix64) -> float:
+    return math.sqrt(-2.0 * math.log(1.0 - rng.random())) * math.cos(2.0 * math.pi * rng.random())
+
+
+def _line(measurement: str, tags: str, values: Mapping[str, int | float], time_s: int) -> str:
+    fields = ",".join(
+        f"{k}={v}i" if isinstance(v, int) else f"{k}={v!r}" for k, v in values.items()
+    )
+    return f"{measurement}{tags} {fields} {time_s}000000000"
+
+
+class _Sums:
+    """Rollup fields added up per key."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, int], dict[str, int]] = {}
+
+    def add(self, key: tuple[str, int], values: dict[str, int]) -> None:
+        row = self.data.get(key)
+        if row is None:
+            self.data[key] = dict(values)
+            return
+        for k, v in values.items():
+            row[k] = row.get(k, 0) + v
+
+
+class Backfill:
+    """One backfill: ``run()`` writes everything and returns the summary."""
+
+    def __init__(
+        self,
+        config: BackfillConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.park: Park = build_park(config.params, seed=config.seed, machines=config.machines)
+        end = int(clock()) if config.end_s is None else config.end_s
+        self.end = end // HOUR * HOUR
+        self.start = self.end - round(config.days * 24) * HOUR
+        self.machine_start = max(self.start, self.end - config.machine_hours * HOUR)
+        calendar = config.params.calendar
+        self.offset = round(calendar.utc_offset_hours * HOUR)
+        self.calendars = {s.name: WorkCalendar(s, calendar) for s in config.params.shifts}
+        self.client = make_client(config.influx, transport)
+        self.summary = BackfillSummary(self.start, self.end, len(self.park.machines))
+        self._clock = clock
+        self._progress = progress or (lambda _line: None)
+        self.park_steps: dict[int, dict[str, int]] = {}
+        self._enterprise_hours = _Sums()
+        self._days = _Sums()
+        self._park_hours = _Sums()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _sink(self, policy: str) -> InfluxSink:
+        return InfluxSink(
+            self.config.influx.model_copy(update={"retention_policy": policy}),
+            self.client,
+            create_schema=False,
+        )
+
+    def _write(self, policy: str, measurement: str, lines: Iterator[str]) -> None:
+        sink = self._sink(policy)
+        batch: list[str] = []
+        written = 0
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= BATCH_LINES:
+                written += sink.write(batch).written
+                batch = []
+        if batch:
+            written += sink.write(batch).written
+        self.summary.points[measurement] = self.summary.points.get(measurement, 0) + written
+
+    # -- the two parts -----------------------------------------------------------------------
+
+    def _staffed(self, shift: str, t0: int, t1: int) -> float:
+        return self.calendars[shift].on_seconds(float(t0), float(t1))
+
+    def _day(self, t: int) -> int:
+        return (t + self.offset) // 86400 * 86400 - self.offset
+
+    def _record(self, enterprise: str, hour: int, values: dict[str, int]) -> None:
+        self._enterprise_hours.add((enterprise, hour), values)
+        self._days.add((enterprise, self._day(hour)), values)
+        self._park_hours.add(("", hour), values)
+
+    def expected_hours(self) -> None:
+        """Enterprise-hours before the simulated window: the model's expectation with noise."""
+        cfg = self.config
+        params = cfg.params
+        share = running_share(params.machine)
+        stops = staffed_state_shares(params.machine)
+        stop_total = sum(v for k, v in stops.items() if k is not MachineState.RUNNING) or 1.0
+        stop_split = [
+            stops.get(s, 0.0) / stop_total
+            for s in (MachineState.IDLE, MachineState.FAULT, MachineState.MAINTENANCE)
+        ]
+        per_hour = HOUR / cfg.interval
+        for hour in range(self.start, self.machine_start, HOUR):
+            staffed_by_shift = {
+                name: self._staffed(name, hour, hour + HOUR) for name in self.calendars
+            }
+            for e in self.park.enterprises:
+                n = len(e.machines)
+                staffed = staffed_by_shift[e.shift.name]
+                rng = SplitMix64(derive_seed(cfg.seed, 0xBACF, e.number, hour // HOUR))
+                running = min(1.0, max(0.0, share * (1.0 + NOISE / math.sqrt(n) * _gauss(rng))))
+                nominal = sum(m.style.pairs_per_hour for m in e.machines)
+                seconds = [staffed * running, 0.0, 0.0, 0.0, HOUR - staffed]
+                for i, part in enumerate(stop_split, start=1):
+                    seconds[i] = staffed * (1.0 - running) * part
+                states = counts([s * n for s in seconds], cfg.interval)
+                values = {
+                    "pairs": round(nominal * running * staffed / HOUR),
+                    "readings": round(per_hour * n),
+                    **dict(zip(FIELDS, states, strict=True)),
+                    "reported_s": HOUR * n,
+                    "planned_s": round(staffed) * n,
+                    "machines": n,
+                }
+                self._record(e.id, hour, values)
+
+    def simulated_hours(self) -> Iterator[str]:
+        """Every machine simulated through the last hours; yields ``machine_1h`` lines and
+        records the enterprise and park sums (and ``park_5m`` in :attr:`park_steps`)."""
+        cfg = self.config
+        dynamics = Dynamics(cfg.params.machine)
+        steps = range(self.machine_start, self.end, STEP)
+        staffed = {
+            name: [self._staffed(name, t, t + STEP) for t in steps] for name in self.calendars
+        }
+        per_step = round(STEP / cfg.interval)
+        for e in self.park.enterprises:
+            shift_staffed = staffed[e.shift.name]
+            for m in e.machines:
+                timer = StateTimer(
+                    m.style.pairs_per_second,
+                    dynamics,
+                    SplitMix64(derive_seed(cfg.seed, 0xBAC5, m.index)),
+                )
+                hour_values: dict[str, int] = {}
+                hour_seconds = [0.0] * 5
+                done = 0
+                for i, t in enumerate(steps):
+                    timer.advance(shift_staffed[i], float(STEP))
+                    seconds = timer.take()
+                    knitted = int(timer.knitted)
+                    pairs, done = knitted - done, knitted
+                    step_counts = counts(seconds, cfg.interval)
+                    row = self.park_steps.setdefault(t, {})
+                    row["pairs"] = row.get("pairs", 0) + pairs
+                    row["readings"] = row.get("readings", 0) + per_step
+                    for name, c in zip(FIELDS, step_counts, strict=True):
+                        row[name] = row.get(name, 0) + c
+                    row["machines"] = row.get("machines", 0) + 1
+                    hour_values["pairs"] = hour_values.get("pairs", 0) + pairs
+                    hour_seconds = [a + b for a, b in zip(hour_seconds, seconds, strict=True)]
+                    if (t + STEP) % HOUR == 0:
+                        hour = t + STEP - HOUR
+                        values = {
+                            "pairs": hour_values["pairs"],
+                            "readings": round(HOUR / cfg.interval),
+                            **dict(zip(FIELDS, counts(hour_seconds, cfg.interval), strict=True)),
+                            "reported_s": HOUR,
+                        }
+                        line_values: dict[str, int | float] = dict(values)
+                        if values["running"]:
+                            line_values["rpm"] = m.style.rpm
+                        yield _line(
+                            MACHINE_1H, f",enterprise={e.id},machine={m.id}", line_values, hour
+                        )
+                        planned = round(self._staffed(e.shift.name, hour, hour + HOUR))
+                        self._record(e.id, hour, {**values, "planned_s": planned, "machines": 1})
+                        hour_values = {}
+                        hour_seconds = [0.0] * 5
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> BackfillSummary:
+        cfg = self.config
+        began = self._clock()
+        influx = cfg.influx
+        if cfg.create_schema:
+            offset_hours = cfg.params.calendar.utc_offset_hours
+            ensure_schema(
+                self.client,
+                influx,
+                default_schema(influx.database, utc_offset_hours=offset_hours),
+            )
+        registry = registry_of(self.park)
+        capacity = ParkCapacity.model_validate(registry.model_dump())
+        now_ns = (self.end - 1) * 1_000_000_000
+        self._write(LONG_POLICY, "capacity", iter(capacity_lines(capacity, now_ns)))
+        self._progress(f"simulating {len(self.park.machines):,} machines")
+        self._write(HOURLY_POLICY, MACHINE_1H, self.simulated_hours())
+        self._write(
+            FIVE_MIN_POLICY,
+            PARK_5M,
+            (_line(PARK_5M, "", row, t) for t, row in sorted(self.park_steps.items())),
+        )
+        self._progress("computing the expected enterprise-hours")
+        self.expected_hours()
+        self._progress(f"writing {len(self._enterprise_hours.data):,} enterprise-hours")
+        self._write(
+            LONG_POLICY,
+            ENTERPRISE_1H,
+            (
+                _line(ENTERPRISE_1H, f",enterprise={e}", v, t)
+                for (e, t), v in self._enterprise_hours.data.items()
+            ),
+        )
+        self._write(
+            LONG_POLICY,
+            ENTERPRISE_1D,
+            (
+                _line(
+                    ENTERPRISE_1D,
+                    f",enterprise={e}",
+                    {k: v for k, v in row.items() if k != "machines"},
+                    t,
+                )
+                for (e, t), row in self._days.data.items()
+            ),
+        )
+        self._write(
+            LONG_POLICY,
+            PARK_1H,
+            (_line(PARK_1H, "", v, t) for (_, t), v in sorted(self._park_hours.data.items())),
+        )
+        self.summary.pairs = sum(v["pairs"] for v in self._park_hours.data.values())
+        self.summary.seconds = self._clock() - began
+        self.client.close()
+        return self.summary
+
+
+def describe(summary: BackfillSummary) -> str:
+    def iso(t: int) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="minutes")
+
+    points = sum(summary.points.values())
+    return (
+        f"{summary.pairs:,} pairs of {summary.machines:,} machines from {iso(summary.start_s)} "
+        f"to {iso(summary.end_s)}: {points:,} points in {summary.seconds:.0f} s"
+    )
+
+
+def run_backfill(
+    *,
+    url: str,
+    database: str,
+    days: float,
+    seed: int,
+    machines: int | None,
+    machine_hours: int,
+    say: Callable[[str], None],
+) -> int:
+    """``hosiery-sim backfill``: 0 when written, 1 when InfluxDB failed (one line said)."""
+    try:
+        influx = InfluxConfig(url=url, database=database, timeout=120.0)
+    except ValidationError as exc:
+        raise ParameterError(f"--influx-url/--influx-db: {exc.errors()[0]['msg']}") from None
+    config = BackfillConfig(
+        influx=influx, days=days, seed=seed, machines=machines, machine_hours=machine_hours
+    )
+    try:
+        summary = Backfill(config, progress=say).run()
+    except CollectorError as exc:
+        say(f"backfill failed: {exc}")
+        return 1
+    say(describe(summary))
+    return 0
