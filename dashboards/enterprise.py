@@ -1,0 +1,105 @@
+"""Enterprise: the park's questions for one or more enterprises, against their own capacity."""
+
+from grafana_foundation_sdk.models import dashboard as dm
+
+from dashboards import queries as q
+from dashboards.grafana import (
+    Grid,
+    alert_annotation,
+    dashboard,
+    gauge_panel,
+    query_variable,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+
+UID = "hosiery-enterprise"
+E = q.ENTERPRISES
+
+
+def build() -> dm.Dashboard:
+    grid = Grid()
+    d = (
+        dashboard(
+            UID,
+            "Enterprise",
+            "Output of the selected enterprises against their capacity (their machines at "
+            "their nominal rate all year); machines now; idle machines.",
+            ["enterprise"],
+        )
+        .time("now/y", "now")
+        .with_variable(
+            query_variable("enterprise", q.enterprises_variable(), label="Enterprise", multi=True)
+        )
+        .with_variable(
+            query_variable(
+                "capacity", q.enterprise_capacity_variable("pairs_per_year"), hidden=True
+            )
+        )
+        .with_variable(
+            query_variable("machines", q.enterprise_capacity_variable("machines"), hidden=True)
+        )
+    )
+    panels = [
+        (stat_panel("Pairs today", [q.pairs_in_range(q.E1H, E)], time_from="now/d"), 4, 4),
+        (stat_panel("Pairs this month", [q.pairs_in_range(q.E1H, E)], time_from="now/M"), 4, 4),
+        (stat_panel("Pairs year to date", [q.pairs_in_range(q.E1H, E)], time_from="now/y"), 4, 4),
+        (stat_panel("Pairs per hour (last complete hour)", [q.rate_last_hour(q.M5, E)]), 4, 4),
+        (gauge_panel("Run-rate, % of capacity", q.run_rate_share(q.M5, E)), 8, 8),
+        (
+            stat_panel(
+                "Year to date against capacity",
+                [q.year_to_date(q.E1H, E), q.target_to_date()],
+                time_from="now/y",
+            ),
+            16,
+            4,
+        ),
+        (
+            stat_panel(
+                "Machines now",
+                [
+                    *(q.machines_in_state(label, E) for label in q.STATE_GROUPS),
+                    q.machines_reporting("silent", "offline", E),
+                    q.machines_reporting("never_reported", "not reporting", E),
+                    q.machines_expected(),
+                ],
+            ),
+            24,
+            4,
+        ),
+        (
+            timeseries_panel(
+                "Output, pairs per hour",
+                [q.output_over_time(q.E1H, E, by="enterprise")],
+                interval="1h",
+            ),
+            24,
+            8,
+        ),
+        (table_panel("Machines now", [q.machine_table(E)]), 12, 10),
+        (table_panel("Idle machines now", [q.idle_now(E)]), 12, 10),
+        (
+            table_panel(
+                "Machines: output and availability",
+                [q.machine_availability(E)],
+                description="Availability: running / staffed readings (not off).",
+            ),
+            12,
+            10,
+        ),
+        (
+            timeseries_panel(
+                "Utilisation and availability",
+                [q.utilisation_over_time(q.E1H, E)],
+                unit="percentunit",
+                interval="1h",
+            ),
+            12,
+            10,
+        ),
+    ]
+    for panel, width, height in panels:
+        d = d.with_panel(grid.place(panel, width, height))
+    return d.annotation(alert_annotation(q.alert_annotations(E))).build()

@@ -1,0 +1,150 @@
+"""Park overview: how much the park produces, against its 3.5-billion-pair capacity."""
+
+from grafana_foundation_sdk.models import dashboard as dm
+
+from dashboards import queries as q
+from dashboards.grafana import (
+    Grid,
+    alert_annotation,
+    dashboard,
+    gauge_panel,
+    query_variable,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+
+UID = "hosiery-park"
+
+
+def build() -> dm.Dashboard:
+    grid = Grid()
+    d = dashboard(
+        UID,
+        "Park overview",
+        "Output of the whole park against its stated capacity; machines now; alerts.",
+        ["park"],
+    ).time("now/y", "now")
+    d = d.with_variable(
+        query_variable("capacity", q.park_capacity_variable("pairs_per_year"), hidden=True)
+    ).with_variable(query_variable("machines", q.park_capacity_variable("machines"), hidden=True))
+    panels = [
+        (stat_panel("Pairs today", [q.pairs_in_range(q.P1H)], time_from="now/d"), 4, 4),
+        (stat_panel("Pairs this month", [q.pairs_in_range(q.P1H)], time_from="now/M"), 4, 4),
+        (stat_panel("Pairs year to date", [q.pairs_in_range(q.P1H)], time_from="now/y"), 4, 4),
+        (
+            stat_panel(
+                "Pairs per hour (last complete hour)",
+                [q.rate_last_hour(q.P5)],
+                description="Twelve 5-minute intervals ending ten minutes ago.",
+            ),
+            4,
+            4,
+        ),
+        (
+            gauge_panel(
+                "Run-rate, % of annual capacity",
+                q.run_rate_share(q.P5),
+                description="The last complete hour x 8,760, over the park's stated capacity.",
+            ),
+            8,
+            8,
+        ),
+        (
+            stat_panel(
+                "Year to date against capacity",
+                [q.year_to_date(q.P1H), q.target_to_date()],
+                time_from="now/y",
+                description="Output so far, projected to the year, and the capacity pro-rated "
+                "to the time elapsed.",
+            ),
+            16,
+            4,
+        ),
+        (
+            stat_panel(
+                "Machines now",
+                [
+                    *(q.machines_in_state(label) for label in q.STATE_GROUPS),
+                    q.machines_reporting("silent", "offline"),
+                    q.machines_reporting("never_reported", "not reporting"),
+                    q.machines_expected(),
+                ],
+                description="Last reading of each machine in the last 5 minutes; offline and "
+                "not reporting as the collector's alerting judges them; expected from the "
+                "registry.",
+            ),
+            24,
+            4,
+        ),
+        (
+            timeseries_panel(
+                "Output, pairs per hour",
+                [q.output_over_time(q.P1H)],
+                interval="1h",
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries_panel(
+                "Output today, pairs per hour (5-minute resolution)",
+                [q.output_over_time(q.P5)],
+                interval="5m",
+                time_from="now/d",
+            ),
+            12,
+            8,
+        ),
+        (
+            table_panel(
+                "Top 10 enterprises by output, this month",
+                [q.ranking("TOP", "pairs", 'SUM("pairs")')],
+                time_from="now/M",
+            ),
+            6,
+            9,
+        ),
+        (
+            table_panel(
+                "Bottom 10 enterprises by output, this month",
+                [q.ranking("BOTTOM", "pairs", 'SUM("pairs")')],
+                time_from="now/M",
+            ),
+            6,
+            9,
+        ),
+        (
+            table_panel(
+                "Top 10 enterprises by utilisation, this month",
+                [q.ranking("TOP", "utilisation", q.UTILISATION)],
+                time_from="now/M",
+                unit="percentunit",
+            ),
+            6,
+            9,
+        ),
+        (
+            table_panel(
+                "Bottom 10 enterprises by utilisation, this month",
+                [q.ranking("BOTTOM", "utilisation", q.UTILISATION)],
+                time_from="now/M",
+                unit="percentunit",
+            ),
+            6,
+            9,
+        ),
+        (
+            table_panel(
+                "Idle machines now",
+                [q.idle_now()],
+                description="Machines whose idle alert is firing (no pairs while running or "
+                "idle for the collector's --idle-after).",
+            ),
+            24,
+            8,
+        ),
+    ]
+    for panel, width, height in panels:
+        d = d.with_panel(grid.place(panel, width, height))
+    return d.annotation(alert_annotation(q.alert_annotations())).build()

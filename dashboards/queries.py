@@ -1,0 +1,278 @@
+# ruff: noqa: S608 - every query is built from this package's constants and Grafana macros, never from input
+"""The InfluxQL of every panel, variable and alert rule.
+
+Every query reads the coarsest series that answers it (``collector.rollups``): park totals from
+``park_1h``, the last hour's rate from ``park_5m``/``machine_5m``, enterprise tables from
+``enterprise_1d``, "now" from the last reading of each machine in ``raw`` (5 minutes), alerts
+from ``alerts`` and ``reporting`` (written by the collector's alerting). Capacity is never a
+literal: it comes from the ``capacity`` measurement through hidden dashboard variables.
+
+Grafana replaces ``$timeFilter``, ``$__interval``, ``$__interval_ms``, ``$__range_ms`` and the
+template variables (``$enterprise``, ``$capacity``...) before InfluxDB sees the text.
+"""
+
+from collector.rollups import (
+    CAPACITY,
+    ENTERPRISE_1D,
+    ENTERPRISE_1H,
+    FIVE_MIN_POLICY,
+    HOURLY_POLICY,
+    LONG_POLICY,
+    MACHINE_1H,
+    MACHINE_5M,
+    PARK_1H,
+    PARK_5M,
+    PRODUCTION,
+    RAW_POLICY,
+)
+
+YEAR_MS = 8760 * 3_600_000
+"""The capacity year: 8,760 hours, as the stated capacity is defined."""
+NOW_WINDOW = "5m"
+"""A machine's last reading counts as "now" for this long."""
+LAST_HOUR = "time >= now() - 70m AND time < now() - 10m"
+"""Twelve 5-minute intervals ending ten minutes ago: complete in the rollups."""
+ALERTS = '"raw"."alerts"'
+REPORTING = '"raw"."reporting"'
+
+ENTERPRISES = '"enterprise" =~ /^$enterprise$/'
+ONE_MACHINE = "\"enterprise\" = '$enterprise' AND \"machine\" = '$machine'"
+IDLE_KIND = "\"kind\" = 'idle'"
+FIRING = '"firing" = 1'
+
+
+def src(policy: str, measurement: str) -> str:
+    return f'"{policy}"."{measurement}"'
+
+
+RAW = src(RAW_POLICY, PRODUCTION)
+M5 = src(FIVE_MIN_POLICY, MACHINE_5M)
+P5 = src(FIVE_MIN_POLICY, PARK_5M)
+M1H = src(HOURLY_POLICY, MACHINE_1H)
+E1H = src(LONG_POLICY, ENTERPRISE_1H)
+E1D = src(LONG_POLICY, ENTERPRISE_1D)
+P1H = src(LONG_POLICY, PARK_1H)
+CAP = src(LONG_POLICY, CAPACITY)
+
+
+def _and(*conditions: str | None) -> str:
+    return " AND ".join(c for c in conditions if c)
+
+
+# --- totals and rates -----------------------------------------------------------------------
+
+
+def pairs_in_range(source: str, where: str | None = None) -> str:
+    return f'SELECT SUM("pairs") AS "pairs" FROM {source} WHERE {_and(where, "$timeFilter")}'
+
+
+def rate_last_hour(source: str, where: str | None = None) -> str:
+    return f'SELECT SUM("pairs") AS "pairs per hour" FROM {source} WHERE {_and(where, LAST_HOUR)}'
+
+
+def run_rate_share(source: str, where: str | None = None) -> str:
+    """The last hour's output, annualised, in % of ``$capacity``."""
+    return (
+        f'SELECT SUM("pairs") * 8760 / $capacity * 100 AS "run-rate % of capacity" '
+        f"FROM {source} WHERE {_and(where, LAST_HOUR)}"
+    )
+
+
+def year_to_date(source: str, where: str | None = None) -> str:
+    """Output so far and its projection to a year (``$__range_ms``: the panel's range)."""
+    return (
+        f'SELECT SUM("pairs") AS "output", '
+        f'SUM("pairs") * {YEAR_MS} / $__range_ms AS "projected year" '
+        f"FROM {source} WHERE {_and(where, '$timeFilter')}"
+    )
+
+
+def target_to_date() -> str:
+    """``$capacity`` pro-rated to the panel's range."""
+    return (
+        f'SELECT LAST("machines") * 0 + $capacity * $__range_ms / {YEAR_MS} AS "target", '
+        f'LAST("machines") * 0 + $capacity AS "capacity" '
+        f"FROM {CAP} WHERE \"scope\" = 'park'"
+    )
+
+
+def output_over_time(source: str, where: str | None = None, by: str | None = None) -> str:
+    group = "time($__interval)" + (f', "{by}"' if by else "")
+    return (
+        f'SELECT SUM("pairs") * 3600000 / $__interval_ms AS "pairs per hour" FROM {source} '
+        f"WHERE {_and(where, '$timeFilter')} GROUP BY {group} fill(0)"
+    )
+
+
+# --- machines now ---------------------------------------------------------------------------
+
+STATE_GROUPS = {
+    "running": "= 'running'",
+    "idle": "= 'idle'",
+    "stopped": "=~ /^(fault|maintenance)$/",
+    "off shift": "= 'off'",
+}
+
+
+def machines_in_state(label: str, where: str | None = None) -> str:
+    """Machines whose last reading (within :data:`NOW_WINDOW`) is in the state group."""
+    condition = STATE_GROUPS[label]
+    return (
+        f'SELECT COUNT("state") AS "{label}" FROM (SELECT LAST("state") AS "state" FROM {RAW} '
+        f'WHERE {_and(where, f"time > now() - {NOW_WINDOW}")} GROUP BY "enterprise", "machine") '
+        f'WHERE "state" {condition}'
+    )
+
+
+def machines_reporting(field: str, label: str, where: str | None = None) -> str:
+    """A field of the alerting's latest ``reporting`` summary, added up over enterprises."""
+    return (
+        f'SELECT SUM("{field}") AS "{label}" FROM (SELECT LAST("{field}") AS "{field}" '
+        f"FROM {REPORTING} WHERE {_and(where, f'time > now() - {NOW_WINDOW}')} "
+        f'GROUP BY "enterprise")'
+    )
+
+
+def machines_expected() -> str:
+    return f'SELECT LAST("machines") * 0 + $machines AS "expected" FROM {CAP}'
+
+
+def machine_table(where: str) -> str:
+    return (
+        f'SELECT LAST("state") AS "state", LAST("pairs_total") AS "counter", '
+        f'LAST("rpm") AS "rpm" FROM {RAW} WHERE {_and(where, f"time > now() - {NOW_WINDOW}")} '
+        f'GROUP BY "machine"'
+    )
+
+
+def idle_now(where: str | None = None) -> str:
+    """Machines whose ``idle`` alert is firing: the alerting's last notification per machine."""
+    return (
+        f'SELECT "since_ms", "reason" FROM (SELECT LAST("firing") AS "firing", '
+        f'LAST("since_ms") AS "since_ms", LAST("reason") AS "reason" FROM {ALERTS} '
+        f"WHERE {_and(where, IDLE_KIND, 'time > now() - 7d')} "
+        f'GROUP BY "enterprise", "machine") WHERE "firing" = 1 GROUP BY "enterprise", "machine"'
+    )
+
+
+def alert_annotations(where: str | None = None) -> str:
+    return (
+        f'SELECT "reason", "kind", "enterprise", "machine" FROM {ALERTS} '
+        f"WHERE {_and(where, FIRING, '$timeFilter')}"
+    )
+
+
+# --- rankings and utilisation ---------------------------------------------------------------
+
+UTILISATION = 'SUM("running") / SUM("readings") * SUM("reported_s") / SUM("planned_s")'
+"""Running time / planned time: the running share of readings x the time reported, over the
+machine-seconds the shift calendar plans."""
+AVAILABILITY = 'SUM("running") / (SUM("readings") - SUM("off"))'
+"""Running time / staffed time as reported (readings not ``off``)."""
+
+
+def ranking(selector: str, value: str, expression: str, source: str = E1D) -> str:
+    """TOP or BOTTOM 10 enterprises by ``expression`` over the range."""
+    return (
+        f'SELECT {selector}("{value}", "enterprise", 10) AS "{value}" FROM '
+        f'(SELECT {expression} AS "{value}" FROM {source} WHERE $timeFilter GROUP BY "enterprise")'
+    )
+
+
+def utilisation_table(source: str = E1D, where: str | None = None) -> str:
+    return (
+        f'SELECT SUM("pairs") AS "pairs", {AVAILABILITY} AS "availability", '
+        f'{UTILISATION} AS "utilisation", SUM("planned_s") / 3600 AS "planned machine-hours", '
+        f'SUM("running") / SUM("readings") * SUM("reported_s") / 3600 AS "running machine-hours" '
+        f'FROM {source} WHERE {_and(where, "$timeFilter")} GROUP BY "enterprise"'
+    )
+
+
+def utilisation_over_time(source: str = P1H, where: str | None = None) -> str:
+    return (
+        f'SELECT {UTILISATION} AS "utilisation", {AVAILABILITY} AS "availability" '
+        f"FROM {source} WHERE {_and(where, '$timeFilter')} GROUP BY time($__interval)"
+    )
+
+
+def machine_availability(where: str) -> str:
+    return (
+        f'SELECT SUM("pairs") AS "pairs", {AVAILABILITY} AS "availability", '
+        f'SUM("running") / SUM("readings") AS "running share" FROM {M1H} '
+        f'WHERE {_and(where, "$timeFilter")} GROUP BY "machine"'
+    )
+
+
+# --- one machine ----------------------------------------------------------------------------
+
+
+def machine_counter() -> str:
+    return f'SELECT "pairs_total" AS "counter" FROM {RAW} WHERE {ONE_MACHINE} AND $timeFilter'
+
+
+def machine_rate() -> str:
+    return output_over_time(M5, ONE_MACHINE)
+
+
+def machine_states() -> str:
+    return (
+        f'SELECT LAST("state") AS "state" FROM {RAW} WHERE {ONE_MACHINE} AND $timeFilter '
+        f"GROUP BY time($__interval) fill(none)"
+    )
+
+
+def machine_rpm() -> str:
+    return (
+        f'SELECT MEAN("rpm") AS "rpm" FROM {RAW} WHERE {ONE_MACHINE} AND $timeFilter '
+        f"GROUP BY time($__interval) fill(none)"
+    )
+
+
+def machine_alerts() -> str:
+    return (
+        f'SELECT "kind", "status", "reason", "since_ms" FROM {ALERTS} '
+        f"WHERE {ONE_MACHINE} AND $timeFilter"
+    )
+
+
+# --- variables ------------------------------------------------------------------------------
+
+
+def enterprises_variable() -> str:
+    return f'SHOW TAG VALUES FROM {E1H} WITH KEY = "enterprise"'
+
+
+def machines_variable() -> str:
+    return f'SHOW TAG VALUES FROM {M1H} WITH KEY = "machine" WHERE "enterprise" = \'$enterprise\''
+
+
+def park_capacity_variable(field: str) -> str:
+    return f'SELECT LAST("{field}") FROM {CAP} WHERE "scope" = \'park\''
+
+
+def enterprise_capacity_variable(field: str) -> str:
+    return (
+        f'SELECT SUM("{field}") FROM (SELECT LAST("{field}") AS "{field}" FROM {CAP} '
+        f'WHERE "scope" = \'enterprise\' AND {ENTERPRISES} GROUP BY "enterprise")'
+    )
+
+
+# --- alert rules ----------------------------------------------------------------------------
+
+
+def idle_by_enterprise() -> str:
+    """Machines with a firing idle alert, per enterprise (one alert instance each)."""
+    return (
+        f'SELECT COUNT("firing") AS "idle machines" FROM (SELECT LAST("firing") AS "firing" '
+        f"FROM {ALERTS} WHERE \"kind\" = 'idle' AND time > now() - 1d "
+        f'GROUP BY "enterprise", "machine") WHERE "firing" = 1 GROUP BY "enterprise"'
+    )
+
+
+def park_hour(hours_ago: int) -> str:
+    """The park's output in the complete hour that started between ``hours_ago`` + 1 and
+    ``hours_ago`` hours ago."""
+    return (
+        f'SELECT SUM("pairs") AS "pairs" FROM {P1H} '
+        f"WHERE time >= now() - {hours_ago + 1}h AND time < now() - {hours_ago}h"
+    )
