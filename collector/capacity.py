@@ -26,10 +26,12 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from structlog.typing import FilteringBoundLogger
 
+from collector.alerting.assemble import ConfigFiles, load_files
 from collector.alerting.calendar import WorkCalendar
 from collector.errors import CollectorError, RegistryError
 from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
 from collector.schema import Schema
+from collector.settings import CollectorSettings
 from collector.sink import InfluxConfig, InfluxSink
 from contract.ids import Identifier
 
@@ -243,3 +245,25 @@ class CapacityWriter:
             else:
                 self.log.warning("capacity not written; trying again", error=problem)
             self.stop_event.wait(self.interval)
+
+
+def open_capacity(
+    settings: CollectorSettings,
+    files: ConfigFiles | None,
+    config: InfluxConfig,
+    schema: Schema,
+    log: FilteringBoundLogger,
+) -> CapacityWriter | None:
+    """The writer for ``--registry`` (None without one); the calendar is the alerting's."""
+    if settings.registry is None:
+        return None
+    park = load_capacity(settings.registry)
+    calendar = (files or load_files(settings)).calendar()
+    return CapacityWriter(
+        park,
+        calendar.for_enterprise,
+        config,
+        schema,
+        create_schema=settings.create_database,
+        log=log,
+    )

@@ -11,6 +11,7 @@ from structlog.typing import FilteringBoundLogger
 from collector.accounting import Ledger
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
+from collector.capacity import CapacityWriter, open_capacity
 from collector.durations import influx_duration
 from collector.http import MonitoringServer
 from collector.journal import Journal
@@ -83,6 +84,7 @@ class Collector:
         self.source = MqttSource(mqtt_config(settings))
         self.pipeline: Pipeline | None = None
         self.alerting: AlertingObserver | None = None
+        self.capacity: CapacityWriter | None = None
         self.http: MonitoringServer | None = None
         self._started = False
 
@@ -122,6 +124,9 @@ class Collector:
                 done = ensure_schema(self.http_client, self.influx, self.schema)
                 for statement in done:
                     self.log.info("InfluxDB schema", statement=statement)
+            self.capacity = open_capacity(s, files, self.influx, self.schema, self.log)
+            if self.capacity is not None:
+                self.capacity.start()
             self.http = MonitoringServer(s.http_host, s.http_port, self.registry, self.health)
             self.pipeline = Pipeline(
                 source=self.source,
@@ -204,6 +209,9 @@ class Collector:
 
     def _close(self) -> None:
         self._close_alerting(0.0)
+        if self.capacity is not None:
+            self.capacity.close()
+            self.capacity = None
         self.source.stop()
         if self.http is not None:
             self.http.stop()
