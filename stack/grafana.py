@@ -16,6 +16,9 @@ from stack.mosquitto import REPO_ROOT
 
 PROVISIONING = REPO_ROOT / "dashboards" / "provisioning"
 """Datasource, dashboard and alert-rule provisioning, shared with docker-compose.yml."""
+DASHBOARDS = REPO_ROOT / "dashboards" / "json"
+DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/hosiery"
+"""Where docker-compose.yml mounts :data:`DASHBOARDS`, the path the dashboard provider names."""
 _BINARIES = (("grafana", ("server",)), ("grafana-server", ()))
 _SEARCH = ("/usr/sbin", "/usr/local/sbin", "/usr/share/grafana/bin")
 _HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"))
@@ -66,6 +69,27 @@ def admin_password(directory: Path) -> str:
     return password
 
 
+def native_provisioning(directory: Path) -> Path:
+    """The repository's provisioning for a Grafana running outside a container.
+
+    Datasources and alert rules are the repository's files (linked); the dashboard provider is
+    the repository's too, with the container path of the dashboards replaced by their place in
+    the repository.
+    """
+    target = directory / "provisioning"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sorted(PROVISIONING.iterdir()) if PROVISIONING.is_dir() else ():
+        link = target / source.name
+        if source.name == "dashboards" and source.is_dir():
+            link.mkdir(exist_ok=True)
+            for provider in sorted(source.glob("*.y*ml")):
+                text = provider.read_text().replace(DASHBOARDS_MOUNT, str(DASHBOARDS))
+                (link / provider.name).write_text(text)
+        elif not link.exists():
+            link.symlink_to(source)
+    return target
+
+
 def grafana_argv(install: GrafanaInstall) -> list[str]:
     return [*install.command, "--homepath", str(install.home)]
 
@@ -82,7 +106,7 @@ def grafana_env(
     """The environment of a Grafana on loopback ``port`` with the repository's provisioning.
 
     The provisioning files read the datasource's address from ``HOSIERY_INFLUX_*`` variables
-    (``$VAR`` interpolation), the same ones docker-compose.yml sets.
+    (``${VAR}`` interpolation), the same ones docker-compose.yml sets.
     """
     env = {k: v for k, v in base.items() if not k.startswith("GF_")}
     env.update(
@@ -90,7 +114,7 @@ def grafana_env(
             "GF_PATHS_DATA": str(directory / "data"),
             "GF_PATHS_LOGS": str(directory / "logs"),
             "GF_PATHS_PLUGINS": str(directory / "plugins"),
-            "GF_PATHS_PROVISIONING": str(PROVISIONING),
+            "GF_PATHS_PROVISIONING": str(native_provisioning(directory)),
             "GF_SERVER_HTTP_ADDR": "127.0.0.1",
             "GF_SERVER_HTTP_PORT": str(port),
             "GF_SECURITY_ADMIN_USER": "admin",
@@ -100,7 +124,7 @@ def grafana_env(
             "GF_LOG_MODE": "console",
             "HOSIERY_INFLUX_URL": influx_url,
             "HOSIERY_INFLUX_DB": database,
-            "HOSIERY_INFLUX_USER": "",
+            "HOSIERY_INFLUX_USERNAME": "",
             "HOSIERY_INFLUX_PASSWORD": "",
         }
     )

@@ -4,7 +4,15 @@ import stat
 from pathlib import Path
 
 from stack.cli import parse_args
-from stack.grafana import PROVISIONING, admin_password, find_grafana, grafana_argv, grafana_env
+from stack.grafana import (
+    DASHBOARDS,
+    DASHBOARDS_MOUNT,
+    PROVISIONING,
+    admin_password,
+    find_grafana,
+    grafana_argv,
+    grafana_env,
+)
 
 
 def fake_install(root: Path, name: str) -> Path:
@@ -45,8 +53,14 @@ def test_grafana_gets_the_repositorys_provisioning_and_the_local_influxdb(tmp_pa
         password="pw",  # noqa: S106 - a test value
         base={"PATH": "/bin", "GF_SECURITY_ADMIN_PASSWORD": "from outside"},
     )
-    assert env["GF_PATHS_PROVISIONING"] == str(PROVISIONING)
-    assert PROVISIONING.parent.name == "dashboards"
+    provisioning = Path(env["GF_PATHS_PROVISIONING"])
+    assert provisioning == tmp_path / "provisioning"
+    datasources = provisioning / "datasources"
+    assert datasources.resolve() == PROVISIONING / "datasources"
+    assert any(datasources.glob("*.yaml"))
+    providers = "".join(p.read_text() for p in (provisioning / "dashboards").glob("*.yaml"))
+    assert f'path: "{DASHBOARDS}"' in providers
+    assert DASHBOARDS_MOUNT not in providers
     assert env["GF_SERVER_HTTP_PORT"] == "3456"
     assert env["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == "pw"  # noqa: S105 - a test value
