@@ -7,7 +7,8 @@ Shows the park's production rate against its capacity, the machines by state, th
 that should be knitting and are not (longest first) and the alerts firing. ``--once`` prints one
 frame and exits (scripts, tests); otherwise the screen is cleared and redrawn until Ctrl-C.
 
-Capacity comes from the ``capacity`` measurement when something writes it, else from the park
+Capacity comes from the ``capacity`` measurement (the collector writes it when it has the park
+registry; its ``pairs_per_year`` over 8,760 hours), else from the park
 registry (``--registry``: its ``target_pairs_per_year``), else from the machines reporting
 times the park's average (3.5 billion pairs a year over 40,000 machines).
 
@@ -41,6 +42,11 @@ STATES = ("running", "idle", "fault", "maintenance", "off")
 PRODUCTIVE = frozenset(("running", "idle"))
 """States in which a machine is expected to knit (the alerting's idle rule)."""
 CLEAR = "\x1b[H\x1b[2J"
+CAPACITY_QUERY = (
+    'SELECT last("pairs_per_year") AS pairs_per_year, last("machines") AS machines '
+    """FROM "rollup_long"."capacity" WHERE "scope" = 'park'"""
+)
+"""The park's capacity, written by the collector from the park registry (collector/capacity.py)."""
 BAR = 40
 
 
@@ -171,7 +177,8 @@ class Influx:
             raise TopError(f"InfluxDB answered HTTP {response.status_code}: {response.text[:200]}")
         out: list[list[dict[str, Any]]] = []
         for result in response.json().get("results", []):
-            if "error" in result and "database not found" not in result["error"]:
+            # A database or retention policy not set up yet holds nothing to show.
+            if "error" in result and "not found" not in result["error"]:
                 raise TopError(f"InfluxDB: {result['error']}")
             out.append(result.get("series", []))
         return out
@@ -198,7 +205,7 @@ def collect(
             f'SELECT first("pairs") FROM "production" WHERE {since}',  # noqa: S608 - integers only
             f'SELECT last("state") AS state FROM "production" WHERE {since} {by_machine}',  # noqa: S608 - integers only
             f'SELECT last("pairs") FROM "production" WHERE {since} AND "pairs" > 0 {by_machine}',  # noqa: S608 - integers only
-            'SELECT last("pairs_per_hour") AS pairs_per_hour FROM "capacity"',
+            CAPACITY_QUERY,
             'SELECT * FROM "alerts" WHERE time > now() - 30d GROUP BY * ORDER BY time DESC LIMIT 1',
         ]
     )
@@ -239,8 +246,12 @@ def collect(
 
 def _capacity(series: list[dict[str, Any]], registry: Registry | None, reporting: int) -> Capacity:
     rows = _rows(series)
-    if rows and rows[0][1].get("pairs_per_hour"):
-        return Capacity(float(rows[0][1]["pairs_per_hour"]), "capacity measurement")
+    if rows and rows[0][1].get("pairs_per_year"):
+        row = rows[0][1]
+        machines = f", {int(row['machines']):,} machines" if row.get("machines") else ""
+        return Capacity(
+            float(row["pairs_per_year"]) / HOURS_PER_YEAR, f"capacity measurement{machines}"
+        )
     if registry is not None:
         return Capacity(registry.pairs_per_hour, f"registry, {registry.machines:,} machines")
     return Capacity(

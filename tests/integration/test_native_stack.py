@@ -135,7 +135,11 @@ def test_the_native_run_fills_influxdb_and_stops_cleanly_on_ctrl_c(native_run: N
     running = re.search(r"running ([\d,]+)", frame)
     assert running is not None
     assert int(running.group(1)) > 0
-    assert "registry, 200 machines" in frame
+    assert re.search(
+        r"^Capacity +1,9\d\d pairs/h  \(capacity measurement, 200 machines\)",
+        frame,
+        re.MULTILINE,
+    ), frame
 
     children = native_run.descendants()
     assert len(children) >= 4  # mosquitto, influxd, the collector, the simulator

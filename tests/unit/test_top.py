@@ -89,14 +89,15 @@ def test_a_frame_shows_rate_capacity_states_and_machines_not_knitting() -> None:
 
 
 def test_the_capacity_measurement_wins_over_the_registry(tmp_path: Path) -> None:
-    capacity = [series(["pairs_per_hour"], [[0, 399_543.4]])]
+    capacity = [series(["pairs_per_year", "machines"], [[0, 3.5e9, 40_000]])]
     registry = tmp_path / "registry.json"
     registry.write_text('{"target_pairs_per_year": 8760000, "enterprises": [{"machines": [{}]}]}')
     found = read_registry(registry)
     assert found.pairs_per_hour == pytest.approx(1000.0)
     assert found.machines == 1
     snap = collect(influx_with(answers(capacity=capacity)), TopSettings(), found, NOW)
-    assert snap.capacity.pairs_per_hour == pytest.approx(399_543.4)
+    assert snap.capacity.pairs_per_hour == pytest.approx(3.5e9 / 8760)
+    assert snap.capacity.source == "capacity measurement, 40,000 machines"
     snap = collect(influx_with(answers()), TopSettings(), found, NOW)
     assert snap.capacity.pairs_per_hour == pytest.approx(1000.0)
     text = render(snap, source="test", top=10)
