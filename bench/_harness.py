@@ -269,6 +269,19 @@ class CollectorProcess:
                 return datetime.fromisoformat(str(entry["timestamp"])).timestamp() - offset
         return None
 
+    def log_events(self, *levels: str) -> dict[str, int]:
+        """How many times each event of the given levels was logged (``warning``, ``error``)."""
+        events: dict[str, int] = {}
+        for line in self.log_path.read_bytes().splitlines():
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get("level") in levels:
+                event = str(entry.get("event"))
+                events[event] = events.get(event, 0) + 1
+        return events
+
     def health(self) -> dict[str, Any] | None:
         """/healthz's answer (``status``, ``buffered``, ...), or None while it does not answer."""
         try:
@@ -338,9 +351,11 @@ def _session(
     client.on_disconnect = lambda *_args: closed.set()
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = expiry
+    # keep-alive 17 s: the broker logs it ("k17"), which tells these connections apart from
+    # the collector's own (k30) in its log.
     try:
         client.connect(
-            server.host, server.port, keepalive=30, clean_start=not subscribe, properties=props
+            server.host, server.port, keepalive=17, clean_start=not subscribe, properties=props
         )
     except OSError as exc:
         raise BenchError(

@@ -163,6 +163,8 @@ class Bench:
         self.influx = influx
         self.children = children
         self.run_id = uuid.uuid4().hex[:6]
+        self.anomalies = False
+        """Set when a round shows something to look into: the logs are then kept."""
         self._streams = 0
         readings = self.plan["readings"]
         self.drain_timeout = 60.0 + readings / 2_000
@@ -232,6 +234,38 @@ class Bench:
         for worker in workers:
             worker.go()
         return self.finish_publishers(workers, w)
+
+    def collector_evidence(
+        self, m: Measurement, collector: CollectorProcess, client_id: str
+    ) -> None:
+        """What the collector logged as warnings; the broker's side is read at the end."""
+        m.detail["client_id"] = client_id
+        m.detail["collector_warnings"] = collector.log_events("warning", "error", "critical")
+        if m.detail["collector_warnings"]:
+            self.anomalies = True
+
+    def broker_evidence(self, measurements: list[Measurement]) -> None:
+        """The broker's log lines about each collector round's client id (read once the broker
+        has stopped: it writes its log through a buffer).
+
+        The collector connects once per round (``c0, k30``: clean start off, keep-alive 30 s;
+        the benchmark's own session set-up uses ``k17``); a reconnection makes the broker send
+        every unacknowledged message again, which the collector counts as duplicates.
+        """
+        try:
+            text = self.mosquitto.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return
+        lines = text.splitlines()
+        for m in measurements:
+            client_id = m.detail.get("client_id")
+            if m.subject != COLLECTOR or not client_id:
+                continue
+            mine = [line.partition(": ")[2] for line in lines if f" {client_id} " in f"{line} "]
+            m.detail["broker_log"] = mine[:20]
+            m.detail["connections"] = sum(f"as {client_id} (p5, c0, k30)" in line for line in mine)
+            if m.detail["connections"] != 1:
+                self.anomalies = True
 
     def forget(self, client_id: str) -> None:
         """Discard a session, so it queues nothing more; a failure is reported, not raised."""
@@ -328,6 +362,8 @@ class Bench:
         if exit_code != 0:
             problems.append(f"collector exited with {exit_code}")
         m.zero_loss = not problems
+        if problems or (final is not None and final.duplicates):
+            self.anomalies = True
         if problems and m.error is None:
             m.error = "; ".join(problems)
         if not self.settings.keep:
@@ -404,6 +440,7 @@ class Bench:
                 longest_pause_s=round(_longest_pause(samples), 3),
                 timeline=_timeline(samples, connected),
             )
+        self.collector_evidence(m, collector, client_id)
         self.check_stored(m, w, database, final, exit_code)
 
     def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
@@ -498,6 +535,7 @@ class Bench:
                 ),
                 timeline=_timeline(samples, published.started),
             )
+        self.collector_evidence(m, collector, client_id)
         self.check_stored(m, w, database, final, exit_code)
 
     def ceiling_live(self, m: Measurement, w: Workload, client_id: str) -> None:
@@ -629,6 +667,29 @@ def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def _notes(measurements: list[dict[str, Any]]) -> list[str]:
+    """Lines about collector rounds that showed something to look into."""
+    notes = []
+    for m in measurements:
+        if m["subject"] != COLLECTOR:
+            continue
+        detail = m["detail"]
+        counters = detail.get("counters") or {}
+        bits = []
+        if counters.get("duplicates"):
+            bits.append(
+                f"{counters['duplicates']:,.0f} duplicates dropped (messages delivered twice)"
+            )
+        if detail.get("connections", 1) != 1:
+            bits.append(f"{detail['connections']} connections to the broker (1 expected)")
+        warnings = detail.get("collector_warnings") or {}
+        if warnings:
+            bits.append("logged " + ", ".join(f"{k!r} x{v}" for k, v in warnings.items()))
+        if bits:
+            notes.append(f"  {m['mode']} round {m['round'] + 1} collector: " + "; ".join(bits))
+    return notes
+
+
 def render(result: dict[str, Any]) -> str:
     plan, summary = result["plan"], result["modes"]
     header = (
@@ -680,6 +741,9 @@ def render(result: dict[str, Any]) -> str:
             "zero loss in every round: InfluxDB count(pairs) = readings, sum(pairs) = expected, "
             "nothing rejected; the ceiling received every message"
         )
+    notes = _notes(result["measurements"])
+    if notes:
+        lines += ["", "look into (logs kept):", *notes]
     if result["broker_drop_lines"]:
         lines.append(f"broker log mentions dropped messages {result['broker_drop_lines']} time(s)")
     return "\n".join(lines)
@@ -692,19 +756,27 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+class _Workdir:
+    """The run's temporary directory; removed at the end unless ``keep`` is set by then."""
+
+    def __init__(self, *, keep: bool) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="hosiery-bench-"))
+        (self.path / "logs").mkdir()
+        self.keep = keep
+
+
 @contextmanager
-def _workdir(*, keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="hosiery-bench-"))
-    (path / "logs").mkdir()
+def _workdir(*, keep: bool) -> Iterator[_Workdir]:
+    wd = _Workdir(keep=keep)
     ok = False
     try:
-        yield path
+        yield wd
         ok = True
     finally:
-        if keep or not ok:
-            print(f"working directory kept: {path}", file=sys.stderr)
+        if wd.keep or not ok:
+            print(f"working directory kept: {wd.path}", file=sys.stderr)
         else:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(wd.path, ignore_errors=True)
 
 
 def run(settings: BenchSettings) -> int:
@@ -715,7 +787,8 @@ def run(settings: BenchSettings) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     measurements: list[Measurement] = []
     with ExitStack() as stack:
-        workdir = stack.enter_context(_workdir(keep=settings.keep))
+        wd = stack.enter_context(_workdir(keep=settings.keep))
+        workdir = wd.path
         mosquitto = stack.enter_context(MosquittoServer(workdir / "mosquitto"))
         influx = stack.enter_context(InfluxServer(workdir / "influxdb"))
         children = Children()
@@ -731,6 +804,9 @@ def run(settings: BenchSettings) -> int:
                 measurements += bench.catch_up(rnd)
             if LIVE in modes:
                 measurements += bench.live(rnd)
+        mosquitto.stop()
+        bench.broker_evidence(measurements)
+        wd.keep = wd.keep or bench.anomalies
         broker_log = mosquitto.log_path.read_text(errors="replace")
         drop_lines = sum("dropped" in line.lower() for line in broker_log.splitlines())
     summary = summarize(measurements, modes)
