@@ -48,6 +48,7 @@ CAPACITY_QUERY = (
 )
 """The park's capacity, written by the collector from the park registry (collector/capacity.py)."""
 BAR = 40
+MIN_SPAN_S = 60.0
 
 
 class TopError(Exception):
@@ -103,7 +104,8 @@ class Snapshot:
     pairs: int
     """Pairs knitted in the window (or since the first reading, when that is later)."""
     covered_s: float
-    """Seconds of the window that hold readings (shorter just after the start)."""
+    """Seconds the rate is taken over: the window, or the time since the first reading when that
+    is shorter (just after the start), but never less than a minute."""
     states: dict[str, int]
     reporting: int
     expected: int | None
@@ -212,7 +214,8 @@ def collect(
     pairs = int(_rows(production)[0][1]["pairs"] or 0) if production else 0
     start_ms = now_ms - window * 1000
     first_ms = int(_rows(first)[0][1]["time"]) if first else now_ms
-    covered = (now_ms - max(start_ms, first_ms)) / 1000.0
+    # A minute at least: a rate over the first reading or two would be mostly noise.
+    covered = max((now_ms - max(start_ms, first_ms)) / 1000.0, min(MIN_SPAN_S, float(window)))
 
     latest: dict[tuple[str, str], tuple[str, int]] = {}
     for tags, row in _rows(states):
@@ -304,7 +307,7 @@ def render(snap: Snapshot, *, source: str, top: int) -> str:
     lines = [
         f"{PROG}  {now:%Y-%m-%d %H:%M:%S} UTC  {source}",
         "",
-        f"Rate       {snap.rate:,.0f} pairs/h  (last {window}: {snap.pairs:,} pairs)",
+        f"Rate       {snap.rate:,.0f} pairs/h  (last {_ago(snap.covered_s)}: {snap.pairs:,} pairs)",
         f"Capacity   {snap.capacity.pairs_per_hour:,.0f} pairs/h  ({snap.capacity.source})",
         f"           {_bar(share)} {share:.1%} of capacity",
         "",

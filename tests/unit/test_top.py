@@ -78,7 +78,7 @@ def test_a_frame_shows_rate_capacity_states_and_machines_not_knitting() -> None:
     ]
     assert snap.capacity.pairs_per_hour == pytest.approx(4 * PARK_PAIRS_PER_MACHINE_HOUR)
     text = render(snap, source="test", top=10)
-    assert "Rate       36,000 pairs/h  (last 5m00s: 1,200 pairs)" in text
+    assert "Rate       36,000 pairs/h  (last 2m00s: 1,200 pairs)" in text
     assert "running 2   idle 1   fault 1   maintenance 0   off 0" in text
     assert "E1/M2" in text
     assert "no pairs in the last 5m00s" in text
@@ -86,6 +86,14 @@ def test_a_frame_shows_rate_capacity_states_and_machines_not_knitting() -> None:
     assert "E1/M1 " not in text
     assert "Alerts firing: 0" in text
     assert all("now() - 300s" in q or "capacity" in q or "alerts" in q for q in seen[0].split(";"))
+
+
+def test_a_rate_is_never_taken_over_less_than_a_minute() -> None:
+    results = answers()
+    results[1] = [series(["first"], [[NOW - 2_000, 3]])]
+    snap = collect(influx_with(results), TopSettings(), None, NOW)
+    assert snap.covered_s == 60.0
+    assert snap.rate == pytest.approx(1200 * 60)
 
 
 def test_the_capacity_measurement_wins_over_the_registry(tmp_path: Path) -> None:
