@@ -45,8 +45,24 @@ def build() -> dm.Dashboard:
         (stat_panel("Pairs today", [q.pairs_in_range(q.E1H, E)], time_from="now/d"), 4, 4),
         (stat_panel("Pairs this month", [q.pairs_in_range(q.E1H, E)], time_from="now/M"), 4, 4),
         (stat_panel("Pairs year to date", [q.pairs_in_range(q.E1H, E)], time_from="now/y"), 4, 4),
-        (stat_panel("Pairs per hour (last complete hour)", [q.rate_last_hour(q.M5, E)]), 4, 4),
-        (gauge_panel("Run-rate, % of capacity", q.run_rate_share(q.M5, E)), 8, 8),
+        (
+            stat_panel(
+                "Pairs in the last complete clock hour",
+                [q.rate_last_hour(q.E1H, E, q.LAST_CLOCK_HOUR)],
+            ),
+            4,
+            4,
+        ),
+        (
+            gauge_panel(
+                "Run-rate, % of capacity",
+                q.run_rate_share(q.E1H, E, q.LAST_CLOCK_HOUR),
+                description="The last complete clock hour x 8,760, over the selected "
+                "enterprises' machines at their nominal rate all year.",
+            ),
+            8,
+            8,
+        ),
         (
             stat_panel(
                 "Year to date against capacity",

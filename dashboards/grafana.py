@@ -102,6 +102,7 @@ def stat_panel(
         .datasource(datasource())
         .targets(_targets(queries, "time_series"))
         .unit(unit)
+        .no_value("0")
     )
     if decimals is not None:
         panel = panel.decimals(decimals)

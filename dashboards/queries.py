@@ -32,6 +32,9 @@ NOW_WINDOW = "5m"
 """A machine's last reading counts as "now" for this long."""
 LAST_HOUR = "time >= now() - 70m AND time < now() - 10m"
 """Twelve 5-minute intervals ending ten minutes ago: complete in the rollups."""
+LAST_CLOCK_HOUR = "time >= now() - 2h AND time < now() - 1h"
+"""The one hourly interval that started between two hours and one hour ago: the last complete
+clock hour."""
 ALERTS = '"raw"."alerts"'
 REPORTING = '"raw"."reporting"'
 
@@ -66,15 +69,15 @@ def pairs_in_range(source: str, where: str | None = None) -> str:
     return f'SELECT SUM("pairs") AS "pairs" FROM {source} WHERE {_and(where, "$timeFilter")}'
 
 
-def rate_last_hour(source: str, where: str | None = None) -> str:
-    return f'SELECT SUM("pairs") AS "pairs per hour" FROM {source} WHERE {_and(where, LAST_HOUR)}'
+def rate_last_hour(source: str, where: str | None = None, window: str = LAST_HOUR) -> str:
+    return f'SELECT SUM("pairs") AS "pairs per hour" FROM {source} WHERE {_and(where, window)}'
 
 
-def run_rate_share(source: str, where: str | None = None) -> str:
+def run_rate_share(source: str, where: str | None = None, window: str = LAST_HOUR) -> str:
     """The last hour's output, annualised, in % of ``$capacity``."""
     return (
         f'SELECT SUM("pairs") * 8760 / $capacity * 100 AS "run-rate % of capacity" '
-        f"FROM {source} WHERE {_and(where, LAST_HOUR)}"
+        f"FROM {source} WHERE {_and(where, window)}"
     )
 
 

@@ -1,0 +1,250 @@
+"""Every dashboard and alert-rule query, run as Grafana would, against a real InfluxDB filled by
+the backfill (history), the simulator and the collector (a live run); the rollups equal the raw
+readings and the simulator's truth, and the headline numbers equal the truth.
+"""
+
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+
+from collector.reroll import reroll
+from collector.sink import InfluxConfig, make_client
+from dashboards import alert_rules
+from dashboards import queries as q
+from simulators.backfill import Backfill, BackfillConfig
+from simulators.park import build_park
+from simulators.registry import write_registry
+from stack import InfluxServer, MosquittoServer
+from stack.process import wait_until
+from tests.support.collector import running_collector, settings_for, unique
+from tests.support.dashboards import Grafana, dashboard_files, first_value, has_data, load, run
+from tests.support.influx import pairs_by_machine, query
+from tests.support.mqtt import recorder
+from tests.support.sim import SimRun
+
+pytestmark = pytest.mark.integration
+
+MACHINES = 120
+SEED = 7
+HOUR_MS = 3_600_000
+
+
+class Filled:
+    """The database after a backfill and a live run, with the truth of the live run."""
+
+    def __init__(self, influx: InfluxServer, db: str) -> None:
+        self.influx = influx
+        self.db = db
+        self.truth: dict[tuple[str, str], int] = {}
+        self.final_states: dict[tuple[str, str], str] = {}
+        self.run_since_ms = 0
+        self.backfill_pairs = 0
+
+    def sql(self, statement: str) -> list[dict[str, Any]]:
+        return query(self.influx.url, self.db, statement)
+
+    def total(self, statement: str) -> int:
+        series = self.sql(statement)
+        return sum(int(row[1] or 0) for s in series for row in s["values"])
+
+
+def _roll_up(filled: Filled, since_ms: int, now_ms: int) -> None:
+    config = InfluxConfig(url=filled.influx.url, database=filled.db, timeout=60)
+    with make_client(config) as client:
+        reroll(client, config, since_ms * 1_000_000, now_ms * 1_000_000)
+
+
+@pytest.fixture(scope="module")
+def filled(
+    mosquitto: MosquittoServer, influx: InfluxServer, tmp_path_factory: pytest.TempPathFactory
+) -> Filled:
+    tmp = tmp_path_factory.mktemp("dashboards")
+    db = unique("dash")
+    filled = Filled(influx, db)
+    summary = Backfill(
+        BackfillConfig(
+            influx=InfluxConfig(url=influx.url, database=db),
+            days=3,
+            seed=SEED,
+            machines=MACHINES,
+            machine_hours=30,
+        )
+    ).run()
+    filled.backfill_pairs = summary.pairs
+    filled.run_since_ms = summary.end_s * 1000
+    registry = tmp / "registry.json"
+    write_registry(registry, build_park(seed=SEED, machines=MACHINES))
+    settings = settings_for(
+        mosquitto,
+        influx,
+        tmp / "state",
+        influx_db=db,
+        registry=registry,
+        timezone="Asia/Shanghai",
+        idle_after=1.0,
+        offline_after=2.0,
+        summary_interval=1.0,
+    )
+    with (
+        running_collector(settings) as collector,
+        recorder(mosquitto, "hosiery/v1/+/+/counter") as rec,
+    ):
+        # from 17:30 on a Monday: the day-shift enterprise stops at 18:00, so every state occurs
+        sim = SimRun(
+            mosquitto,
+            tmp,
+            machines=MACHINES,
+            duration=6,
+            seed=SEED,
+            faults=False,
+            extra=("--sim-start", "2026-03-02T17:30:00"),
+        )
+        truth = sim.wait()
+        filled.truth = truth
+        expected = {k: v for k, v in truth.items() if v}
+
+        def stored() -> bool:
+            got = pairs_by_machine(influx.url, db)
+            return {k: v for k, v in got.items() if v} == expected
+
+        wait_until(stored, 60, interval=0.5, what="raw pairs to equal the truth")
+        wait_until(
+            lambda: collector.capacity is not None and collector.capacity.rounds > 0,
+            30,
+            what="capacity written",
+        )
+        wait_until(
+            lambda: bool(filled.sql('SELECT LAST("expected") FROM "raw"."reporting"')),
+            30,
+            what="a reporting summary",
+        )
+        for topic, payload, _retain in list(rec.messages):
+            _, _, enterprise, machine, _ = topic.split("/")
+            filled.final_states[(enterprise, machine)] = orjson.loads(payload)["state"]
+    return filled
+
+
+def _park_window_pairs(filled: Filled) -> int:
+    return filled.total(f'SELECT SUM("pairs") FROM {q.P1H} WHERE time >= {filled.run_since_ms}ms')
+
+
+def test_rollups_equal_the_raw_readings_and_the_truth(filled: Filled) -> None:
+    truth_total = sum(filled.truth.values())
+    assert truth_total > 0
+
+    def rolled_up() -> bool:
+        # the continuous queries' own statements, for the window of the live run
+        now = int(wait_now())
+        _roll_up(filled, filled.run_since_ms, now)
+        return _park_window_pairs(filled) == truth_total
+
+    wait_until(rolled_up, 60, interval=1.0, what="park_1h to hold the live run's pairs")
+    since = f"time >= {filled.run_since_ms}ms"
+    per_machine = filled.sql(
+        f'SELECT SUM("pairs") FROM {q.M1H} WHERE {since} GROUP BY "enterprise", "machine"'
+    )
+    stored = {
+        (s["tags"]["enterprise"], s["tags"]["machine"]): int(s["values"][0][1]) for s in per_machine
+    }
+    assert {k: v for k, v in stored.items() if v} == {k: v for k, v in filled.truth.items() if v}
+    by_enterprise: Counter[str] = Counter()
+    for (enterprise, _), pairs in filled.truth.items():
+        by_enterprise[enterprise] += pairs
+    series = filled.sql(f'SELECT SUM("pairs") FROM {q.E1H} WHERE {since} GROUP BY "enterprise"')
+    assert {s["tags"]["enterprise"]: int(s["values"][0][1]) for s in series} == dict(by_enterprise)
+    assert filled.total(f'SELECT SUM("pairs") FROM {q.P5} WHERE {since}') == truth_total
+    assert filled.total(f'SELECT SUM("pairs") FROM {q.M5} WHERE {since}') == truth_total
+    raw_readings = filled.total(f'SELECT COUNT("pairs") FROM {q.RAW} WHERE {since}')
+    assert filled.total(f'SELECT SUM("readings") FROM {q.P5} WHERE {since}') == raw_readings
+    states = filled.sql(
+        f'SELECT SUM("running") + SUM("idle") + SUM("fault") + SUM("maintenance") + SUM("off") '
+        f"FROM {q.M1H} WHERE {since}"
+    )
+    assert int(states[0]["values"][0][1]) == raw_readings
+    # the backfilled history is untouched by the live run's rollups
+    before = filled.total(f'SELECT SUM("pairs") FROM {q.P1H} WHERE time < {filled.run_since_ms}ms')
+    assert before == filled.backfill_pairs
+
+
+def wait_now() -> float:
+    return time.time() * 1000
+
+
+@pytest.mark.parametrize("name", dashboard_files())
+def test_every_panel_query_returns_data(filled: Filled, name: str) -> None:
+    now = int(wait_now())
+    _roll_up(filled, filled.run_since_ms, now)
+    selections: list[dict[str, Any]] = [{}]
+    if "enterprise.json" in name:
+        enterprises = sorted({e for e, _ in filled.truth})
+        # E0001 works a day shift and is off at the end of the run: one that works
+        selections = [{"enterprise": "E0002"}, {"enterprise": enterprises[:2]},
+                      {"enterprise": "$__all"}]  # fmt: skip
+    if "machine.json" in name:
+        selections = [{"enterprise": "E0002"}]  # works around the clock: it has alerts
+    for chosen in selections:
+        grafana = Grafana(filled.influx.url, filled.db, load(name), now, chosen)
+        for variable, options in grafana.options.items():
+            assert options, f"{name}: variable {variable} has no values"
+        empty = []
+        for item in grafana.queries(name):
+            result = grafana.run(item)
+            if not has_data(result) and not _zero_count(filled, item, grafana.variables):
+                text = grafana.expand(item.query, item.time_from, item.interval)
+                empty.append(f"{item.title} ({item.ref_id}): {text}")
+        assert not empty, f"{name} {chosen}: queries without data:\n" + "\n".join(empty)
+
+
+STATE_REFS = {"A": ("running",), "B": ("idle",), "C": ("fault", "maintenance"), "D": ("off",)}
+
+
+def _zero_count(filled: Filled, item: Any, variables: dict[str, Any]) -> bool:
+    """A machines-by-state count with no machine in the state (InfluxDB answers no rows for a
+    COUNT of nothing; the panel shows its "no value", 0). True only when the truth says 0."""
+    if item.title != "Machines now" or item.ref_id not in STATE_REFS:
+        return False
+    chosen = variables.get("enterprise", "$__all")
+    wanted = [chosen] if isinstance(chosen, str) else list(chosen)
+    return not any(
+        state in STATE_REFS[item.ref_id] and (wanted == ["$__all"] or enterprise in wanted)
+        for (enterprise, _), state in filled.final_states.items()
+    )
+
+
+def test_every_alert_rule_query_returns_data(filled: Filled) -> None:
+    _roll_up(filled, filled.run_since_ms, int(wait_now()))
+    for statement in alert_rules.influx_queries():
+        assert has_data(run(filled.influx.url, filled.db, statement)), statement
+
+
+def test_headline_numbers_equal_the_truth(filled: Filled) -> None:
+    now = int(wait_now())
+    grafana = Grafana(filled.influx.url, filled.db, load("json/Park/park-overview.json"), now)
+    assert grafana.variables["capacity"] == str(round(3.5e9 * MACHINES / 40_000))
+    assert grafana.variables["machines"] == str(MACHINES)
+    machines_now = {
+        item.ref_id: first_value(grafana.run(item))
+        for item in grafana.queries("park")
+        if item.title == "Machines now"
+    }
+    states = Counter(filled.final_states.values())
+    assert len(filled.final_states) == MACHINES
+    assert machines_now["A"] == states["running"]
+    assert machines_now["B"] == states["idle"]
+    assert machines_now["C"] == states["fault"] + states["maintenance"]
+    assert (machines_now["D"] or 0) == states["off"]
+    assert machines_now["F"] == 0  # every machine of the registry reported
+    assert machines_now["G"] == MACHINES
+    # "pairs" of the park over the live run's window, through the panel's own query text
+    pairs = grafana.expand(q.pairs_in_range(q.P1H), None, None).replace(
+        f"time >= {grafana.from_ms}ms", f"time >= {filled.run_since_ms}ms"
+    )
+    _roll_up(filled, filled.run_since_ms, now)
+    assert first_value(run(filled.influx.url, filled.db, pairs)) == sum(filled.truth.values())
+    year = first_value(
+        grafana.run(next(i for i in grafana.queries("park") if i.title == "Pairs year to date"))
+    )
+    assert year >= sum(filled.truth.values())
