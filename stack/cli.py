@@ -31,6 +31,8 @@ from stack.process import free_port, port_open, wait_until
 DATABASE = "hosiery"
 RECENT_PAIRS = 'SELECT sum("pairs") FROM "production" WHERE time > now() - 5m'
 STOP_TIMEOUT = 60.0
+STOP_ORDER = ("simulator", "collector", "grafana")
+"""Readings first delivered to the broker, then written to InfluxDB, then the readers."""
 
 
 def _port(preferred: int) -> int:
@@ -208,7 +210,8 @@ class Stack:
 
     def stop(self) -> None:
         """Stop the children one by one, the simulator first, then the servers."""
-        for _name, proc in reversed(self.children):
+        order = {name: i for i, name in enumerate(STOP_ORDER)}
+        for _name, proc in sorted(self.children, key=lambda c: order.get(c[0], len(order))):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
             try:
