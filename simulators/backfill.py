@@ -27,7 +27,9 @@ For the full park and a year: about 10.7 million ``enterprise_1h`` points, 0.45 
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -46,20 +48,24 @@ from collector.rollups import (
     PARK_5M,
 )
 from collector.schema import default_schema
-from collector.sink import InfluxConfig, InfluxSink, ensure_schema, make_client
+from collector.sink import InfluxConfig, InfluxSink, WriteResult, ensure_schema, make_client
 from contract import MachineState
 from simulators.calibration import running_share, staffed_state_shares
 from simulators.errors import ParameterError
 from simulators.machine import Dynamics
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
-from simulators.park import Park, build_park
+from simulators.park import MachineSpec, Park, build_park
 from simulators.registry import registry_of
 from simulators.rng import SplitMix64, derive_seed
 from simulators.shifts import WorkCalendar
 
 HOUR = 3600
+DAY = 86400
+_TAU = 2.0 * math.pi
 STEP = 300
-BATCH_LINES = 50_000
+BATCH_LINES = 25_000
+WRITERS = 2
+"""Concurrent writes: InfluxDB ingests while the next batch is formatted and compressed."""
 NOISE = 0.3
 """Relative standard deviation of one machine's hourly running share around its mean."""
 
@@ -157,12 +163,19 @@ class StateTimer:
 
 
 def counts(seconds: list[float], interval: float) -> list[int]:
-    """Readings per state for ``seconds`` per state: rounded so that they add up exactly."""
-    total = round(sum(seconds) / interval)
-    raw = [s / interval for s in seconds]
-    out = [math.floor(x) for x in raw]
-    for i in sorted(range(len(raw)), key=lambda i: out[i] - raw[i])[: total - sum(out)]:
-        out[i] += 1
+    """Readings per state for ``seconds`` per state: rounded so that they add up exactly.
+
+    Each count is the difference of the rounded running totals, so it is within one of its
+    exact value and the counts add up to the rounded total.
+    """
+    out = []
+    done = 0
+    cumulative = 0.0
+    for s in seconds:
+        cumulative += s
+        upto = round(cumulative / interval)
+        out.append(upto - done)
+        done = upto
     return out
 
 
@@ -192,6 +205,131 @@ class _Sums:
             return
         for k, v in values.items():
             row[k] = row.get(k, 0) + v
+
+
+def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= BATCH_LINES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the expected hours need of one enterprise, with its line templates."""
+
+    id: str
+    number: int
+    shift: str
+    machines: int
+    nominal: float
+    """Pairs per hour of all its machines at their nominal rates."""
+    readings: int
+    sd: float
+    """Relative standard deviation of its hourly running share."""
+    busy: str
+    """``enterprise_1h`` line for pairs, the five state counts, planned_s and the time (s)."""
+    off: str
+    """``enterprise_1h`` line of an unstaffed hour, for the time (s)."""
+
+    @classmethod
+    def of(
+        cls, id_: str, number: int, shift: str, machines: Sequence[MachineSpec], interval: float
+    ) -> "_Plan":
+        n = len(machines)
+        readings = round(HOUR / interval * n)
+        head = f"{ENTERPRISE_1H},enterprise={id_} pairs="
+        tail = f",reported_s={HOUR * n}i"
+        busy = (
+            f"{head}%di,readings={readings}i,running=%di,idle=%di,fault=%di,maintenance=%di,"
+            f"off=%di{tail},planned_s=%di,machines={n}i %d000000000"
+        )
+        off = (
+            f"{head}0i,readings={readings}i,running=0i,idle=0i,fault=0i,maintenance=0i,"
+            f"off={readings}i{tail},planned_s=0i,machines={n}i %d000000000"
+        )
+        nominal = sum(m.style.pairs_per_hour for m in machines)
+        return cls(id_, number, shift, n, nominal, readings, NOISE / math.sqrt(n), busy, off)
+
+
+@dataclass(frozen=True, slots=True)
+class _Expectation:
+    """The model's expected running share and how the stopped time splits among stop states."""
+
+    share: float
+    cut_idle: float
+    """Share of the stopped time that is idle."""
+    cut_fault: float
+    """Share of the stopped time that is idle or in fault (the rest is maintenance)."""
+    interval: float
+
+    @classmethod
+    def of(cls, params: ParkParams, interval: float) -> "_Expectation":
+        stops = staffed_state_shares(params.machine)
+        stop_total = sum(v for k, v in stops.items() if k is not MachineState.RUNNING) or 1.0
+        cut_idle = stops.get(MachineState.IDLE, 0.0) / stop_total
+        cut_fault = cut_idle + stops.get(MachineState.FAULT, 0.0) / stop_total
+        return cls(running_share(params.machine), cut_idle, cut_fault, interval)
+
+    def day(
+        self,
+        plan: _Plan,
+        rng: SplitMix64,
+        hours: range,
+        staffed: list[float],
+        park: list[list[int]],
+        sums: list[int],
+    ) -> Iterator[str]:
+        """The ``enterprise_1h`` lines of one enterprise-day; adds pairs, the five state counts
+        and planned_s to ``sums`` and to each hour's row of ``park``."""
+        share, cut_idle, cut_fault = self.share, self.cut_idle, self.cut_fault
+        n = plan.machines
+        x_per_second = n / self.interval
+        readings = plan.readings
+        nominal_per_second = plan.nominal / HOUR
+        sd = plan.sd
+        busy = plan.busy
+        spare: float | None = None  # the second deviate of a Box-Muller pair
+        for i, on in enumerate(staffed):
+            hour = hours[i]
+            row = park[i]
+            if on <= 0.0:
+                yield plan.off % hour
+                sums[5] += readings
+                row[5] += readings
+                continue
+            if spare is None:
+                radius = math.sqrt(-2.0 * math.log(1.0 - rng.random())) * sd
+                angle = _TAU * rng.random()
+                noise = radius * math.cos(angle)
+                spare = radius * math.sin(angle)
+            else:
+                noise, spare = spare, None
+            running = share * (1.0 + noise)
+            running = 0.0 if running < 0.0 else 1.0 if running > 1.0 else running
+            x = on * x_per_second
+            stopped = 1.0 - running
+            c0 = round(x * running)
+            c1 = round(x * (running + stopped * cut_idle))
+            c2 = round(x * (running + stopped * cut_fault))
+            c3 = round(x)
+            values = (
+                round(nominal_per_second * running * on),
+                c0,
+                c1 - c0,
+                c2 - c1,
+                c3 - c2,
+                readings - c3,
+                round(on) * n,
+            )
+            yield busy % (*values, hour)
+            for k in range(7):
+                sums[k] += values[k]
+                row[k] += values[k]
 
 
 class Backfill:
@@ -232,17 +370,22 @@ class Backfill:
             create_schema=False,
         )
 
-    def _write(self, policy: str, measurement: str, lines: Iterator[str]) -> None:
+    def _write(self, policy: str, measurement: str, lines: Iterable[str]) -> None:
+        """Write ``lines`` in batches of :data:`BATCH_LINES`, :data:`WRITERS` at a time."""
         sink = self._sink(policy)
-        batch: list[str] = []
         written = 0
-        for line in lines:
-            batch.append(line)
-            if len(batch) >= BATCH_LINES:
-                written += sink.write(batch).written
-                batch = []
-        if batch:
-            written += sink.write(batch).written
+        pending: deque[Future[WriteResult]] = deque()
+        with ThreadPoolExecutor(WRITERS, thread_name_prefix="backfill-write") as pool:
+            try:
+                for batch in _batches(lines):
+                    while len(pending) >= WRITERS:
+                        written += pending.popleft().result().written
+                    pending.append(pool.submit(sink.write, batch))
+                while pending:
+                    written += pending.popleft().result().written
+            finally:
+                for future in pending:
+                    future.cancel()
         self.summary.points[measurement] = self.summary.points.get(measurement, 0) + written
 
     # -- the two parts -----------------------------------------------------------------------
@@ -258,61 +401,94 @@ class Backfill:
         self._days.add((enterprise, self._day(hour)), values)
         self._park_hours.add(("", hour), values)
 
-    def expected_hours(self) -> None:
-        """Enterprise-hours before the simulated window: the model's expectation with noise."""
+    def expected_hours(self) -> Iterator[str]:
+        """Enterprise-hours before the simulated window: the model's expectation with noise.
+
+        Yields the ``enterprise_1h`` lines park-local day by day (every enterprise's hours of
+        the day) and records the day and park sums. The staffed seconds of an hour are computed
+        once per shift pattern; each enterprise-day has its own random stream (one Box-Muller
+        pair per two staffed hours), so the result depends only on the seed.
+        """
         cfg = self.config
-        params = cfg.params
-        share = running_share(params.machine)
-        stops = staffed_state_shares(params.machine)
-        stop_total = sum(v for k, v in stops.items() if k is not MachineState.RUNNING) or 1.0
-        stop_split = [
-            stops.get(s, 0.0) / stop_total
-            for s in (MachineState.IDLE, MachineState.FAULT, MachineState.MAINTENANCE)
-        ]
-        per_hour = HOUR / cfg.interval
-        for hour in range(self.start, self.machine_start, HOUR):
-            staffed_by_shift = {
-                name: self._staffed(name, hour, hour + HOUR) for name in self.calendars
+        model = _Expectation.of(cfg.params, cfg.interval)
+        plans = [_Plan.of(e.id, e.number, e.shift.name, e.machines, cfg.interval)
+                 for e in self.park.enterprises]  # fmt: skip
+        total_readings = sum(p.readings for p in plans)
+        total_machines = sum(p.machines for p in plans)
+        offset = self.offset
+        end = self.machine_start
+        for day in range((self.start + offset) // DAY, (end - 1 + offset) // DAY + 1):
+            day_start = day * DAY - offset
+            hours = range(max(self.start, day_start), min(end, day_start + DAY), HOUR)
+            if not hours:
+                continue
+            staffed = {
+                name: [self._staffed(name, h, h + HOUR) for h in hours] for name in self.calendars
             }
-            for e in self.park.enterprises:
-                n = len(e.machines)
-                staffed = staffed_by_shift[e.shift.name]
-                rng = SplitMix64(derive_seed(cfg.seed, 0xBACF, e.number, hour // HOUR))
-                running = min(1.0, max(0.0, share * (1.0 + NOISE / math.sqrt(n) * _gauss(rng))))
-                nominal = sum(m.style.pairs_per_hour for m in e.machines)
-                seconds = [staffed * running, 0.0, 0.0, 0.0, HOUR - staffed]
-                for i, part in enumerate(stop_split, start=1):
-                    seconds[i] = staffed * (1.0 - running) * part
-                states = counts([s * n for s in seconds], cfg.interval)
-                values = {
-                    "pairs": round(nominal * running * staffed / HOUR),
-                    "readings": round(per_hour * n),
-                    **dict(zip(FIELDS, states, strict=True)),
-                    "reported_s": HOUR * n,
-                    "planned_s": round(staffed) * n,
-                    "machines": n,
-                }
-                self._record(e.id, hour, values)
+            # per hour: pairs, running, idle, fault, maintenance, off, planned_s
+            park = [[0] * 7 for _ in hours]
+            for plan in plans:
+                n = plan.machines
+                sums = [0] * 7
+                rng = SplitMix64(derive_seed(cfg.seed, 0xBACF, plan.number, day))
+                yield from model.day(plan, rng, hours, staffed[plan.shift], park, sums)
+                self._days.add(
+                    (plan.id, day_start),
+                    {
+                        "pairs": sums[0],
+                        "readings": plan.readings * len(hours),
+                        **dict(zip(FIELDS, sums[1:6], strict=True)),
+                        "reported_s": HOUR * n * len(hours),
+                        "planned_s": sums[6],
+                        "machines": n * len(hours),
+                    },
+                )
+            for hour, row in zip(hours, park, strict=True):
+                self._park_hours.add(
+                    ("", hour),
+                    {
+                        "pairs": row[0],
+                        "readings": total_readings,
+                        **dict(zip(FIELDS, row[1:6], strict=True)),
+                        "reported_s": HOUR * total_machines,
+                        "planned_s": row[6],
+                        "machines": total_machines,
+                    },
+                )
 
     def simulated_hours(self) -> Iterator[str]:
         """Every machine simulated through the last hours; yields ``machine_1h`` lines and
         records the enterprise and park sums (and ``park_5m`` in :attr:`park_steps`)."""
         cfg = self.config
+        interval = cfg.interval
         dynamics = Dynamics(cfg.params.machine)
         steps = range(self.machine_start, self.end, STEP)
         staffed = {
             name: [self._staffed(name, t, t + STEP) for t in steps] for name in self.calendars
         }
-        per_step = round(STEP / cfg.interval)
+        planned_by_shift = {
+            name: {
+                h: round(self._staffed(name, h, h + HOUR))
+                for h in range(self.machine_start, self.end, HOUR)
+            }
+            for name in self.calendars
+        }
+        hour_readings = round(HOUR / interval)
+        # per step: pairs, then the readings per state
+        park_rows = [[0] * 6 for _ in steps]
+        machines = 0
         for e in self.park.enterprises:
             shift_staffed = staffed[e.shift.name]
+            planned_of = planned_by_shift[e.shift.name]
+            tags = f",enterprise={e.id}"
             for m in e.machines:
+                machines += 1
                 timer = StateTimer(
                     m.style.pairs_per_second,
                     dynamics,
                     SplitMix64(derive_seed(cfg.seed, 0xBAC5, m.index)),
                 )
-                hour_values: dict[str, int] = {}
+                hour_pairs = 0
                 hour_seconds = [0.0] * 5
                 done = 0
                 for i, t in enumerate(steps):
@@ -320,33 +496,42 @@ class Backfill:
                     seconds = timer.take()
                     knitted = int(timer.knitted)
                     pairs, done = knitted - done, knitted
-                    step_counts = counts(seconds, cfg.interval)
-                    row = self.park_steps.setdefault(t, {})
-                    row["pairs"] = row.get("pairs", 0) + pairs
-                    row["readings"] = row.get("readings", 0) + per_step
-                    for name, c in zip(FIELDS, step_counts, strict=True):
-                        row[name] = row.get(name, 0) + c
-                    row["machines"] = row.get("machines", 0) + 1
-                    hour_values["pairs"] = hour_values.get("pairs", 0) + pairs
-                    hour_seconds = [a + b for a, b in zip(hour_seconds, seconds, strict=True)]
+                    row = park_rows[i]
+                    row[0] += pairs
+                    hour_pairs += pairs
+                    cumulative = 0.0
+                    upto_before = 0
+                    for k in range(5):
+                        spent = seconds[k]
+                        hour_seconds[k] += spent
+                        cumulative += spent
+                        upto = round(cumulative / interval)
+                        row[k + 1] += upto - upto_before
+                        upto_before = upto
                     if (t + STEP) % HOUR == 0:
                         hour = t + STEP - HOUR
                         values = {
-                            "pairs": hour_values["pairs"],
-                            "readings": round(HOUR / cfg.interval),
-                            **dict(zip(FIELDS, counts(hour_seconds, cfg.interval), strict=True)),
+                            "pairs": hour_pairs,
+                            "readings": hour_readings,
+                            **dict(zip(FIELDS, counts(hour_seconds, interval), strict=True)),
                             "reported_s": HOUR,
                         }
                         line_values: dict[str, int | float] = dict(values)
                         if values["running"]:
                             line_values["rpm"] = m.style.rpm
-                        yield _line(
-                            MACHINE_1H, f",enterprise={e.id},machine={m.id}", line_values, hour
-                        )
-                        planned = round(self._staffed(e.shift.name, hour, hour + HOUR))
+                        yield _line(MACHINE_1H, f"{tags},machine={m.id}", line_values, hour)
+                        planned = planned_of[hour]
                         self._record(e.id, hour, {**values, "planned_s": planned, "machines": 1})
-                        hour_values = {}
+                        hour_pairs = 0
                         hour_seconds = [0.0] * 5
+        per_step = round(STEP / interval)
+        for t, row in zip(steps, park_rows, strict=True):
+            self.park_steps[t] = {
+                "pairs": row[0],
+                "readings": per_step * machines,
+                **dict(zip(FIELDS, row[1:], strict=True)),
+                "machines": machines,
+            }
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -372,9 +557,9 @@ class Backfill:
             PARK_5M,
             (_line(PARK_5M, "", row, t) for t, row in sorted(self.park_steps.items())),
         )
-        self._progress("computing the expected enterprise-hours")
-        self.expected_hours()
-        self._progress(f"writing {len(self._enterprise_hours.data):,} enterprise-hours")
+        self._progress("writing the expected enterprise-hours")
+        self._write(LONG_POLICY, ENTERPRISE_1H, self.expected_hours())
+        self._progress("writing the simulated enterprise-hours, days and park-hours")
         self._write(
             LONG_POLICY,
             ENTERPRISE_1H,
