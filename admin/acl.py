@@ -7,7 +7,7 @@ without a block (a new user name, a typo) may neither publish nor subscribe:
   status (birth message and Last Will) and nothing else: not another enterprise's topics, not
   alerts (the collector's), and it reads nothing;
 * the collector reads everything under ``hosiery/v1/`` and publishes the machine alerts, the
-  notices of rejected input and the retained summaries under ``hosiery/summary/``.
+  notices of rejected input and the retained not-reporting summary (``hosiery/v1/_summary``).
 
 The file is a header and one block per user (``user NAME`` and its ``topic`` lines); the
 commands replace the block of the user they manage and keep every other block as it is.
@@ -19,10 +19,7 @@ from pathlib import Path
 from admin.errors import AccountFileError
 from admin.files import read_text, write_text
 from admin.passwords import check_user
-from contract import REJECTED_TOPIC, TOPIC_ROOT
-
-SUMMARY_ROOT = "hosiery/summary"
-"""Where the collector publishes retained summaries (its ``--summary-topic`` lives here)."""
+from contract import REJECTED_TOPIC, SUMMARY_TOPIC, TOPIC_ROOT
 
 HEADER = """\
 # Mosquitto ACL of the hosiery park: which topics each account may publish and read.
@@ -45,7 +42,7 @@ COLLECTOR_RULES: tuple[str, ...] = (
     f"read {TOPIC_ROOT}/#",
     f"write {TOPIC_ROOT}/+/+/alert",
     f"write {REJECTED_TOPIC}",
-    f"write {SUMMARY_ROOT}/#",
+    f"write {SUMMARY_TOPIC}",
 )
 
 

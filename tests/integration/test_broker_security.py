@@ -90,7 +90,7 @@ def test_the_collector_reads_every_enterprise_and_publishes_alerts(
             (two, "hosiery/v1/E0002/status", b"s2"),
             (two, "hosiery/v1/E0002/M007/counter", b"c2"),
             (alerting, "hosiery/v1/E0002/M007/alert", b"a2"),
-            (alerting, "hosiery/summary/not-reporting", b"summary"),
+            (alerting, "hosiery/v1/_summary", b"summary"),
         ]
         for client, topic, payload in sent:
             code = publish(client, topic, payload)
