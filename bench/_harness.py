@@ -174,6 +174,9 @@ class Counters(NamedTuple):
     write_retries: float
     acks_skipped: float
     buffer_depth: float
+    write_seconds: float
+    """Time spent writing batches durably (InfluxDB, then the journal), summed."""
+    batches: float
 
 
 _COUNTER_NAMES = {
@@ -186,6 +189,8 @@ _COUNTER_NAMES = {
     "hosiery_collector_write_retries_total": "write_retries",
     "hosiery_collector_acks_skipped_total": "acks_skipped",
     "hosiery_collector_buffer_depth": "buffer_depth",
+    "hosiery_collector_write_seconds_sum": "write_seconds",
+    "hosiery_collector_write_seconds_count": "batches",
 }
 
 
