@@ -174,7 +174,9 @@ def measure(args: argparse.Namespace, url: str, report: dict[str, Any]) -> None:
             f"{r['median_ms']:9.1f} {r['max_ms']:8.1f} {r['median_ms'] / report['floor_ms']:8.1f} "
             f"{r['range']:>8}  {r['query']}{flag}"
         )
-    print(f"slowest median {report['slowest_ms']:.1f} ms; {report['load']}")
+    report["load_after"] = uptime()
+    print(f"slowest median {report['slowest_ms']:.1f} ms")
+    print(f"before the queries: {report['load']}\nafter them: {report['load_after']}")
 
 
 def main() -> None:
