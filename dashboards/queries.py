@@ -167,9 +167,11 @@ def alert_annotations(where: str | None = None) -> str:
 
 # --- rankings and utilisation ---------------------------------------------------------------
 
-UTILISATION = 'SUM("running") / SUM("readings") * SUM("reported_s") / SUM("planned_s")'
+UTILISATION = 'SUM("running") * 1.0 / SUM("readings") * SUM("reported_s") / SUM("planned_s")'
 """Running time / planned time: the running share of readings x the time reported, over the
-machine-seconds the shift calendar plans."""
+machine-seconds the shift calendar plans. ``* 1.0`` makes the expression a float: InfluxDB 1.x
+types an expression of integer fields as an integer, and a query over a subquery (the rankings)
+then truncates the ratio to 0."""
 AVAILABILITY = 'SUM("running") / (SUM("readings") - SUM("off"))'
 """Running time / staffed time as reported (readings not ``off``)."""
 

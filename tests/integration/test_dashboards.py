@@ -248,3 +248,17 @@ def test_headline_numbers_equal_the_truth(filled: Filled) -> None:
         grafana.run(next(i for i in grafana.queries("park") if i.title == "Pairs year to date"))
     )
     assert year >= sum(filled.truth.values())
+
+
+def test_rankings_by_utilisation_are_ratios_not_truncated(filled: Filled) -> None:
+    """The utilisation tables rank enterprises by a ratio near the running share (about 0.8):
+    an integer-typed expression over the subquery would make every value 0."""
+    now = int(wait_now())
+    grafana = Grafana(filled.influx.url, filled.db, load("json/Park/park-overview.json"), now)
+    rankings = [i for i in grafana.queries("park") if "by utilisation" in i.title]
+    assert len(rankings) == 2
+    enterprises = len({e for e, _ in filled.truth})
+    for item in rankings:
+        rows = [row for s in grafana.run(item)["series"] for row in s["values"]]
+        assert len(rows) == min(10, enterprises), item.title
+        assert all(0.3 < row[1] <= 1.5 for row in rows), f"{item.title}: {rows}"
