@@ -109,6 +109,18 @@ class EnterpriseReport:
     """Machines that reported and have gone silent (any machine, expected or not)."""
     unexpected: int
     """Machines that report and are not in the registry."""
+    by_state: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """Machines that report, by their last state: running, idle, stopped (fault or
+    maintenance), off."""
+
+
+_STATE_COLUMN = {
+    MachineState.RUNNING: 0,
+    MachineState.IDLE: 1,
+    MachineState.FAULT: 2,
+    MachineState.MAINTENANCE: 2,
+    MachineState.OFF: 3,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,8 +491,17 @@ class Tracker:
     def report(self, now: int) -> Report:
         """Machines of the registry that never reported, and machines that went silent."""
         expected_by = self._registry.enterprises
+        by_state: dict[str, list[int]] = {}
+        for mach in self._machines.values():
+            if mach.silent or mach.state is None:
+                continue
+            counts = by_state.get(mach.enterprise)
+            if counts is None:
+                counts = by_state[mach.enterprise] = [0, 0, 0, 0]
+            counts[_STATE_COLUMN[mach.state]] += 1
         names = set(expected_by) | {e for e, s in self._silent.items() if s}
         names |= {e for e, g in self._gateways.items() if g.online is False}
+        names |= set(by_state)
         rows = []
         for enterprise in sorted(names):
             expected = expected_by.get(enterprise, {})
@@ -492,6 +513,11 @@ class Tracker:
                 silent |= seen
             reporting = sum(1 for m in expected if m not in never and m not in silent)
             unexpected = sum(1 for m in seen if m not in expected and m not in silent)
+            if gateway is not None and gateway.online is False:
+                states = (0, 0, 0, 0)
+            else:
+                c = by_state.get(enterprise, [0, 0, 0, 0])
+                states = (c[0], c[1], c[2], c[3])
             rows.append(
                 EnterpriseReport(
                     enterprise,
@@ -500,6 +526,7 @@ class Tracker:
                     tuple(sorted(never)),
                     tuple(sorted(silent)),
                     unexpected,
+                    states,
                 )
             )
         return Report(

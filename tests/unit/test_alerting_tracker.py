@@ -551,6 +551,19 @@ def test_report_counts_the_machines_of_a_dead_gateway_as_silent() -> None:
     assert t.report(T0 + 20_000).enterprises[0].silent == ("M001",)
 
 
+def test_report_counts_reporting_machines_by_their_last_state() -> None:
+    t = tracker()
+    clock = Clock(t)
+    machines = [Machine(t, f"M{i:03d}", clock=clock) for i in range(6)]
+    for _ in range(3):
+        for machine, state in zip(machines, (RUN, RUN, IDLE, FAULT, MAINT, OFF), strict=True):
+            machine.read(state, 1 if state is RUN else 0)
+    row = t.report(machines[-1].ts).enterprises[0]
+    assert row.by_state == (2, 1, 2, 1)
+    t.status(E, online=False, machines=None, now=machines[-1].ts + 1)
+    assert t.report(machines[-1].ts + 1).enterprises[0].by_state == (0, 0, 0, 0)
+
+
 # ----------------------------------------------------------------------------- misc
 
 
