@@ -4,8 +4,13 @@ The pipeline counts per batch in plain integers and adds them here once per batc
 cost nothing per message.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from collector.source import SourceStats
 from collector.validate import Reason
 
 
@@ -80,14 +85,6 @@ class CollectorMetrics:
             registry=registry,
         )
         self.machines = Gauge(f"{p}_machines_tracked", "Machines in the ledger", registry=registry)
-        self.mqtt_connected = Gauge(
-            f"{p}_mqtt_connected", "1 while connected to the broker", registry=registry
-        )
-        self.stale_acks = Counter(
-            f"{p}_acks_skipped",
-            "Acknowledgements skipped because the connection they belonged to was lost",
-            registry=registry,
-        )
         self.observer_errors = Counter(
             f"{p}_observer_errors",
             "Exceptions raised by an observer (alerting); ingestion goes on",
@@ -118,4 +115,40 @@ class CollectorMetrics:
             "Machines not reporting: never_reported (in the registry) or silent",
             ["why"],
             registry=registry,
+        )
+
+
+class SourceMetrics(Collector):
+    """The MQTT source's own counters, read from its stats when Prometheus scrapes."""
+
+    def __init__(self, stats: Callable[[], SourceStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats()
+        p = "hosiery_collector_mqtt"
+        yield GaugeMetricFamily(f"{p}_connected", "1 while connected and subscribed", s.connected)
+        yield CounterMetricFamily(f"{p}_connects", "Connections to the broker", value=s.connects)
+        yield CounterMetricFamily(
+            f"{p}_disconnects", "Connections lost or closed", value=s.disconnects
+        )
+        yield CounterMetricFamily(
+            f"{p}_sessions_lost",
+            "Reconnections on which the broker no longer had the session",
+            value=s.sessions_lost,
+        )
+        yield CounterMetricFamily(
+            "hosiery_collector_acks_skipped",
+            "Acknowledgements skipped because their connection was lost (redelivered instead)",
+            value=s.stale_acks,
+        )
+        yield GaugeMetricFamily(
+            "hosiery_collector_intake_depth",
+            "Messages received, not yet taken by the worker",
+            value=s.intake_depth,
+        )
+        yield CounterMetricFamily(
+            "hosiery_collector_intake_full",
+            "Times the network thread waited for room in the intake",
+            value=s.intake_full,
         )

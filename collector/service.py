@@ -15,7 +15,7 @@ from collector.capacity import CapacityWriter, open_capacity
 from collector.durations import influx_duration
 from collector.http import MonitoringServer
 from collector.journal import Journal
-from collector.metrics import CollectorMetrics
+from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
 from collector.schema import default_schema
 from collector.settings import CollectorSettings
@@ -36,6 +36,7 @@ def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
         username=settings.mqtt_username,
         password=(settings.mqtt_password.get_secret_value() if settings.mqtt_password else None),
         session_expiry=int(settings.mqtt_session_expiry),
+        keepalive=max(1, min(65535, int(settings.mqtt_keepalive))),
         receive_maximum=settings.mqtt_receive_maximum,
         tls_ca=settings.mqtt_ca_file,
     )
@@ -82,6 +83,7 @@ class Collector:
             on_retry=self._on_retry,
         )
         self.source = MqttSource(mqtt_config(settings))
+        self.registry.register(SourceMetrics(self.source.stats))
         self.pipeline: Pipeline | None = None
         self.alerting: AlertingObserver | None = None
         self.capacity: CapacityWriter | None = None
@@ -144,12 +146,16 @@ class Collector:
                 abandon=self.abandon,
                 log=self.log,
             )
-            self.source.start()
             if self.alerting is not None:
                 self.alerting.start()
+            # The worker runs before the subscription is confirmed: with a backlog, the broker
+            # sends a whole receive window first, and it is processed while start-up completes.
             self.pipeline.start()
+            self.source.start(timeout=s.mqtt_connect_timeout)
             self.http.start()
         except BaseException:
+            if self.pipeline is not None:
+                self.pipeline.stop(5.0)
             self._close()
             raise
         self._started = True
@@ -167,7 +173,6 @@ class Collector:
     def health(self) -> tuple[bool, dict[str, object]]:
         pipeline = self.pipeline
         connected = self.source.connected
-        self.metrics.mqtt_connected.set(1 if connected else 0)
         failing_since = pipeline.write_failing_since_ns if pipeline else 0
         failing_for = (time.time_ns() - failing_since) / 1e9 if failing_since else 0.0
         stats = self.source.stats()

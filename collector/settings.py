@@ -54,6 +54,15 @@ class CollectorSettings(BaseSettings):
     mqtt_receive_maximum: int = Field(
         20000, ge=1, le=65535, description="unacknowledged messages the broker may send at once"
     )
+    mqtt_keepalive: Duration = Field(
+        120.0,
+        description=(
+            "MQTT keep-alive; long, because a broker streaming a backlog may answer pings late"
+        ),
+    )
+    mqtt_connect_timeout: Duration = Field(
+        60.0, description="at start, how long to wait for the broker to accept the subscription"
+    )
     influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB, http://HOST:PORT")
     influx_db: str = Field("hosiery", description="database (InfluxDB 2.x/3.x: the DBRP name)")
     influx_username: str | None = Field(None, description="InfluxDB 1.x user")
