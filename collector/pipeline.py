@@ -122,6 +122,8 @@ class Pipeline:
         retry_delay: float = 1.0,
         abandon: threading.Event | None = None,
         tick_interval: float = 0.25,
+        linger: float = 0.02,
+        linger_below: int = 1000,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -137,6 +139,8 @@ class Pipeline:
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.pipeline")
         self.retry_delay = retry_delay
         self.tick_interval = tick_interval
+        self.linger = linger
+        self.linger_below = linger_below
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
@@ -218,6 +222,10 @@ class Pipeline:
                 if not batch:
                     flush_at = time.monotonic() + self.flush_interval
                 self._process(deliveries, batch)
+                if len(deliveries) < self.linger_below and not stopping:
+                    # Let messages gather instead of waking per message: every wake-up costs
+                    # the MQTT network thread a hand-over of the interpreter lock.
+                    self._stopping.wait(self.linger)
             now = time.monotonic()
             if self.observers:
                 if not batch:

@@ -6,11 +6,13 @@ fixtures give a test servers of its own to stop, kill and restart.
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import settings
 
 from stack import InfluxServer, MosquittoServer
+from stack.process import ServerProcess
 
 # Speed is measured by the benchmarks, never asserted by tests: no per-example deadline on these
 # shared machines.
@@ -30,12 +32,15 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
         yield server
 
 
-@pytest.fixture
-def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]]:
-    servers: list[MosquittoServer] = []
+S = TypeVar("S", bound=ServerProcess)
 
-    def make(**kwargs: object) -> MosquittoServer:
-        server = MosquittoServer(tmp_path / f"mosquitto-{len(servers)}", **kwargs)  # type: ignore[arg-type]
+
+def _servers(kind: Callable[..., S], root: Path, name: str) -> Iterator[Callable[..., S]]:
+    """Start servers of one kind on demand, each in its own directory; stop them all after."""
+    servers: list[S] = []
+
+    def make(**kwargs: object) -> S:
+        server = kind(root / f"{name}-{len(servers)}", **kwargs)
         server.start()
         servers.append(server)
         return server
@@ -43,18 +48,13 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]]:
+    yield from _servers(MosquittoServer, tmp_path, "mosquitto")
 
 
 @pytest.fixture
 def influx_factory(tmp_path: Path) -> Iterator[Callable[..., InfluxServer]]:
-    servers: list[InfluxServer] = []
-
-    def make(**kwargs: object) -> InfluxServer:
-        server = InfluxServer(tmp_path / f"influxdb-{len(servers)}", **kwargs)  # type: ignore[arg-type]
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+    yield from _servers(InfluxServer, tmp_path, "influxdb")
