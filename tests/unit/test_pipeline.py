@@ -4,6 +4,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -73,24 +74,29 @@ def reading(machine: str, seq: int, total: int) -> tuple[str, bytes]:
     return f"hosiery/v1/E0001/{machine}/counter", orjson.dumps(body)
 
 
-@pytest.fixture
-def parts(tmp_path: Path) -> Iterator[tuple[FakeSource, FakeSink, Journal, Pipeline]]:
+def build(
+    tmp_path: Path, registry: CollectorRegistry | None = None, **options: Any
+) -> tuple[FakeSource, FakeSink, Journal, Pipeline]:
+    """A pipeline over a fake source and sink and a real journal in ``tmp_path`` (not started)."""
     source = FakeSource()
     sink = FakeSink(source)
     journal = Journal(tmp_path)
-    ledger = journal.open(Ledger())
+    settings: dict[str, Any] = {"batch_size": 10, "flush_interval": 0.05, **options}
     pipeline = Pipeline(
         source=source,
         sink=sink,
         journal=journal,
-        ledger=ledger,
+        ledger=journal.open(Ledger()),
         validator=Validator(),
-        metrics=CollectorMetrics(CollectorRegistry()),
-        batch_size=10,
-        flush_interval=0.05,
-        checkpoint_interval=3600,
-        retry_delay=0.01,
+        metrics=CollectorMetrics(registry or CollectorRegistry()),
+        **settings,
     )
+    return source, sink, journal, pipeline
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[tuple[FakeSource, FakeSink, Journal, Pipeline]]:
+    source, sink, journal, pipeline = build(tmp_path, checkpoint_interval=3600, retry_delay=0.01)
     pipeline.start()
     yield source, sink, journal, pipeline
     pipeline.stop(5)
@@ -150,17 +156,8 @@ def test_rejections_are_republished_and_written(
 
 def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:
     """Readings of a batch still open at checkpoint time are written before the snapshot."""
-    source = FakeSource()
-    sink = FakeSink(source)
-    journal = Journal(tmp_path)
-    ledger = journal.open(Ledger())
-    pipeline = Pipeline(
-        source=source,
-        sink=sink,
-        journal=journal,
-        ledger=ledger,
-        validator=Validator(),
-        metrics=CollectorMetrics(CollectorRegistry()),
+    source, sink, journal, pipeline = build(
+        tmp_path,
         batch_size=1000,
         flush_interval=3600,  # the batch never closes by time or size
         checkpoint_interval=0.05,
@@ -177,7 +174,7 @@ def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:
     recovered = Journal(tmp_path)
     try:
         restored = recovered.open(Ledger())
-        assert restored.dump() == ledger.dump()
+        assert restored.dump() == pipeline.ledger.dump()
         assert sum(body.count(b"production,") for body in sink.bodies) == 3
     finally:
         recovered.close()
@@ -200,21 +197,8 @@ class BrokenObserver:
 
 
 def test_a_failing_observer_does_not_stop_ingestion(tmp_path: Path) -> None:
-    source = FakeSource()
-    sink = FakeSink(source)
-    journal = Journal(tmp_path)
     registry = CollectorRegistry()
-    pipeline = Pipeline(
-        source=source,
-        sink=sink,
-        journal=journal,
-        ledger=journal.open(Ledger()),
-        validator=Validator(),
-        metrics=CollectorMetrics(registry),
-        batch_size=10,
-        flush_interval=0.05,
-        observers=(BrokenObserver(),),
-    )
+    source, _sink, journal, pipeline = build(tmp_path, registry, observers=(BrokenObserver(),))
     pipeline.start()
     try:
         for seq in range(5):
