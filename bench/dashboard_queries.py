@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -82,11 +83,16 @@ def live_lines(park: Park, now_ms: int) -> Iterator[str]:
             )
     for e in park.enterprises:
         n = len(e.machines)
+        states = Counter(STATES[m.index % len(STATES)] for m in e.machines)
+        by_state = (
+            f"running={states['running']}i,idle={states['idle']}i,stopped={states['fault']}i,"
+            f"off={states['off']}i"
+        )
         for at in range(start_ms, now_ms, REPORT_S * 1000):
             yield (
                 f"reporting,enterprise={e.id} expected={n}i,reporting={n}i,never_reported=0i,"
-                f'silent=0i,unexpected=0i,never_reported_machines="",silent_machines="" '
-                f"{at * 1_000_000}"
+                f"silent=0i,unexpected=0i,{by_state},"
+                f'never_reported_machines="",silent_machines="" {at * 1_000_000}'
             )
 
 

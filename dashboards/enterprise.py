@@ -76,7 +76,7 @@ def build() -> dm.Dashboard:
             stat_panel(
                 "Machines now",
                 [
-                    *(q.machines_in_state(label, E) for label in q.STATE_GROUPS),
+                    *q.machines_by_state(E),
                     q.machines_reporting("silent", "offline", E),
                     q.machines_reporting("never_reported", "not reporting", E),
                     q.machines_expected(),
@@ -94,7 +94,7 @@ def build() -> dm.Dashboard:
             24,
             8,
         ),
-        (table_panel("Machines now", [q.machine_table(E)]), 12, 10),
+        (table_panel("Each machine now", [q.machine_table(E)]), 12, 10),
         (table_panel("Idle machines now", [q.idle_now(E)]), 12, 10),
         (
             table_panel(

@@ -65,14 +65,15 @@ def build() -> dm.Dashboard:
             stat_panel(
                 "Machines now",
                 [
-                    *(q.machines_in_state(label) for label in q.STATE_GROUPS),
+                    *q.machines_by_state(),
                     q.machines_reporting("silent", "offline"),
                     q.machines_reporting("never_reported", "not reporting"),
                     q.machines_expected(),
                 ],
-                description="Last reading of each machine in the last 5 minutes; offline and "
-                "not reporting as the collector's alerting judges them; expected from the "
-                "registry.",
+                description="The collector's alerting counts, every summary interval, the "
+                "machines of each enterprise by the state of their last reading; a machine "
+                "that has gone silent, or whose gateway is offline, counts as offline instead. "
+                "Not reporting: in the registry and never seen. Expected: the registry.",
             ),
             24,
             4,

@@ -3,9 +3,10 @@
 
 Every query reads the coarsest series that answers it (``collector.rollups``): park totals from
 ``park_1h``, the last hour's rate from ``park_5m``/``machine_5m``, enterprise tables from
-``enterprise_1d``, "now" from the last reading of each machine in ``raw`` (5 minutes), alerts
-from ``alerts`` and ``reporting`` (written by the collector's alerting). Capacity is never a
-literal: it comes from the ``capacity`` measurement through hidden dashboard variables.
+``enterprise_1d``, machines now by state from the per-enterprise counts in ``reporting`` (written
+by the collector's alerting), one machine's "now" from its last reading in ``raw`` (5 minutes),
+alerts from ``alerts``. Capacity is never a literal: it comes from the ``capacity`` measurement
+through hidden dashboard variables.
 
 Grafana replaces ``$timeFilter``, ``$__interval``, ``$__interval_ms``, ``$__range_ms`` and the
 template variables (``$enterprise``, ``$capacity``...) before InfluxDB sees the text.
@@ -109,22 +110,16 @@ def output_over_time(source: str, where: str | None = None, by: str | None = Non
 
 # --- machines now ---------------------------------------------------------------------------
 
-STATE_GROUPS = {
-    "running": "= 'running'",
-    "idle": "= 'idle'",
-    "stopped": "=~ /^(fault|maintenance)$/",
-    "off shift": "= 'off'",
-}
+STATE_FIELDS = {"running": "running", "idle": "idle", "stopped": "stopped", "off shift": "off"}
+"""Panel label -> the ``reporting`` field that counts, per enterprise, the machines whose last
+reading is in that state (``stopped``: fault or maintenance). The collector's alerting keeps
+every machine's last state and writes these counts with each summary, so that "machines now"
+reads 1,220 enterprise series instead of the last reading of 40,000 machines."""
 
 
-def machines_in_state(label: str, where: str | None = None) -> str:
-    """Machines whose last reading (within :data:`NOW_WINDOW`) is in the state group."""
-    condition = STATE_GROUPS[label]
-    return (
-        f'SELECT COUNT("state") AS "{label}" FROM (SELECT LAST("state") AS "state" FROM {RAW} '
-        f'WHERE {_and(where, f"time > now() - {NOW_WINDOW}")} GROUP BY "enterprise", "machine") '
-        f'WHERE "state" {condition}'
-    )
+def machines_by_state(where: str | None = None) -> list[str]:
+    """Machines now running, idle, stopped and off shift: one query per state, in that order."""
+    return [machines_reporting(field, label, where) for label, field in STATE_FIELDS.items()]
 
 
 def machines_reporting(field: str, label: str, where: str | None = None) -> str:
@@ -149,12 +144,16 @@ def machine_table(where: str) -> str:
 
 
 def idle_now(where: str | None = None) -> str:
-    """Machines whose ``idle`` alert is firing: the alerting's last notification per machine."""
+    """Machines whose ``idle`` alert is firing: the alerting's last notification per machine.
+
+    The outer query keeps no ``GROUP BY``: one series of rows with the tags as columns, not a
+    series per machine, which costs InfluxDB and Grafana far less at thousands of idle machines.
+    """
     return (
-        f'SELECT "since_ms", "reason" FROM (SELECT LAST("firing") AS "firing", '
-        f'LAST("since_ms") AS "since_ms", LAST("reason") AS "reason" FROM {ALERTS} '
+        f'SELECT "enterprise", "machine", "since_ms", "reason" FROM (SELECT LAST("firing") AS '
+        f'"firing", LAST("since_ms") AS "since_ms", LAST("reason") AS "reason" FROM {ALERTS} '
         f"WHERE {_and(where, IDLE_KIND, 'time > now() - 7d')} "
-        f'GROUP BY "enterprise", "machine") WHERE "firing" = 1 GROUP BY "enterprise", "machine"'
+        f'GROUP BY "enterprise", "machine") WHERE "firing" = 1'
     )
 
 

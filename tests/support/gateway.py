@@ -1,7 +1,8 @@
 """A test gateway process: birth message, Last Will, readings every interval, until killed.
 
 ``python -m tests.support.gateway HOST PORT ENTERPRISE M1,M2 INTERVAL`` (from the repository
-root). The integration tests kill it with SIGKILL, so the broker publishes its Last Will.
+root). A machine is ``running`` unless given a state, ``M2:idle``; only a running machine's
+counter grows. The integration tests kill it with SIGKILL, so the broker publishes its Last Will.
 """
 
 import sys
@@ -16,7 +17,11 @@ from contract import counter_topic, status_topic
 
 def main(argv: list[str]) -> int:
     host, port, enterprise, machines_arg, interval_arg = argv
-    machines = machines_arg.split(",")
+    states: dict[str, str] = {}
+    for item in machines_arg.split(","):
+        machine, _, state = item.partition(":")
+        states[machine] = state or "running"
+    machines = list(states)
     interval = float(interval_arg)
     connected = threading.Event()
     client = mqtt.Client(
@@ -36,13 +41,14 @@ def main(argv: list[str]) -> int:
     while True:
         seq += 1
         for machine in machines:
-            totals[machine] += 1
+            if states[machine] == "running":
+                totals[machine] += 1
             reading = {
                 "ts": int(time.time() * 1000),
                 "seq": seq,
                 "boot": "b1",
                 "pairs_total": totals[machine],
-                "state": "running",
+                "state": states[machine],
             }
             client.publish(counter_topic(enterprise, machine), orjson.dumps(reading), qos=1)
         time.sleep(interval)  # the gateway's reporting cadence
