@@ -53,6 +53,7 @@ from bench._harness import (
 )
 from bench._workers import CountConfig, PublishConfig
 from bench._workload import MAX_SPAN_MS, Workload
+from collector.settings import CollectorSettings
 from stack import InfluxServer, MosquittoServer, ServerError
 
 CATCH_UP = "catch-up"
@@ -248,10 +249,11 @@ class Bench:
         """The broker's log lines about each collector round's client id (read once the broker
         has stopped: it writes its log through a buffer).
 
-        The collector connects once per round (``c0, k30``: clean start off, keep-alive 30 s;
+        The collector connects once per round (``c0, k120``: clean start off, its keep-alive;
         the benchmark's own session set-up uses ``k17``); a reconnection makes the broker send
         every unacknowledged message again, which the collector counts as duplicates.
         """
+        connect = f"(p5, c0, k{CollectorSettings.model_fields['mqtt_keepalive'].default:g})"
         try:
             text = self.mosquitto.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -263,7 +265,7 @@ class Bench:
                 continue
             mine = [line.partition(": ")[2] for line in lines if f" {client_id} " in f"{line} "]
             m.detail["broker_log"] = mine[:20]
-            m.detail["connections"] = sum(f"as {client_id} (p5, c0, k30)" in line for line in mine)
+            m.detail["connections"] = sum(f"as {client_id} {connect}" in line for line in mine)
             if m.detail["connections"] != 1:
                 self.anomalies = True
 

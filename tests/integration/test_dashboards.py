@@ -3,15 +3,18 @@ the backfill (history), the simulator and the collector (a live run); the rollup
 readings and the simulator's truth, and the headline numbers equal the truth.
 """
 
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from collector.reroll import reroll
+from collector.service import Collector
 from collector.sink import InfluxConfig, make_client
 from dashboards import alert_rules
 from dashboards import queries as q
@@ -21,9 +24,10 @@ from simulators.registry import write_registry
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.alerting import GatewayProcess
-from tests.support.collector import running_collector, settings_for, unique
+from tests.support.collector import metric, running_collector, settings_for, unique
 from tests.support.dashboards import Grafana, dashboard_files, first_value, has_data, load, run
 from tests.support.influx import pairs_by_machine, query
+from tests.support.mqtt import Recorder, recorder
 from tests.support.sim import SimRun
 
 pytestmark = pytest.mark.integration
@@ -31,6 +35,7 @@ pytestmark = pytest.mark.integration
 MACHINES = 120
 SEED = 7
 HOUR_MS = 3_600_000
+LATEST_SUMMARY = 'SELECT LAST("expected") FROM "raw"."reporting"'
 OFFLINE_NOW = (
     'SELECT SUM("silent") FROM (SELECT LAST("silent") AS "silent" FROM "raw"."reporting" '
     'GROUP BY "enterprise")'
@@ -46,6 +51,8 @@ class Filled:
         self.truth: dict[tuple[str, str], int] = {}
         self.run_since_ms = 0
         self.backfill_pairs = 0
+        self.frozen: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        """The "Machines now" panel and the simulator's last states, while it was paused."""
 
     def sql(self, statement: str) -> list[dict[str, Any]]:
         return query(self.influx.url, self.db, statement)
@@ -89,20 +96,35 @@ def filled(
         registry=registry,
         timezone="Asia/Shanghai",
         idle_after=1.0,
-        offline_after=2.0,
+        # silent after 8 s without a reading: longer than the simulator is paused for; the
+        # first summary comes as long after the start
+        offline_after=8.0,
         summary_interval=1.0,
     )
-    with running_collector(settings) as collector:
+    with (
+        running_collector(settings) as collector,
+        recorder(mosquitto, "hosiery/v1/+/+/counter") as rec,
+    ):
         # from 17:30 on a Monday: the day-shift enterprise stops at 18:00, so every state occurs
         sim = SimRun(
             mosquitto,
             tmp,
             machines=MACHINES,
-            duration=6,
+            duration=14,  # runs on for a few seconds after the pause: idle alerts again
             seed=SEED,
             faults=False,
             extra=("--sim-start", "2026-03-02T17:30:00"),
         )
+
+        def varied() -> bool:
+            states = last_states(rec)
+            return len(states) == MACHINES and {"running", "off"} <= set(states.values())
+
+        # after 18:00 in the simulator, when the day shift has gone home and the others knit,
+        # and once the collector writes summaries
+        wait_until(varied, 30, what="every machine's reading, some running, some off shift")
+        wait_until(lambda: bool(filled.sql(LATEST_SUMMARY)), 30, what="the first summary")
+        filled.frozen = machines_now_while_paused(sim, collector, rec, filled)
         truth = sim.wait()
         filled.truth = truth
         expected = {k: v for k, v in truth.items() if v}
@@ -117,11 +139,6 @@ def filled(
             30,
             what="capacity written",
         )
-        wait_until(
-            lambda: bool(filled.sql('SELECT LAST("expected") FROM "raw"."reporting"')),
-            30,
-            what="a reporting summary",
-        )
         # the simulator's clean shutdown marks every gateway offline: seen by the collector
         wait_until(
             lambda: filled.total(OFFLINE_NOW) == MACHINES,
@@ -130,6 +147,60 @@ def filled(
             what="every machine counted offline after the simulator's shutdown",
         )
     return filled
+
+
+def last_states(rec: Recorder) -> dict[tuple[str, str], str]:
+    """The state in the last reading each machine published."""
+    states = {}
+    for topic, payload, _retain in list(rec.messages):
+        _, _, enterprise, machine, _ = topic.split("/")
+        states[(enterprise, machine)] = orjson.loads(payload)["state"]
+    return states
+
+
+def machines_now_while_paused(
+    sim: SimRun, collector: Collector, rec: Recorder, filled: Filled
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The "Machines now" panel and what the simulator says, while the simulator is paused.
+
+    SIGSTOP keeps its connections open and its machines' states still. Once the collector has
+    written every reading the simulator published (as many as the recorder received) and a
+    summary newer than that is stored, the panel must show the last state each machine
+    published; a reading arriving meanwhile starts the comparison again.
+    """
+    written = "hosiery_collector_readings_written_total"
+    frozen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def settled() -> bool:
+        received = len(rec.messages)
+        if metric(collector, written) != received:
+            return False
+        since = int(time.time() * 1000)
+        newer = f'SELECT LAST("expected") FROM {q.REPORTING} WHERE time > {since}ms'
+        wait_until(lambda: bool(filled.sql(newer)), 10, what="a summary after the last reading")
+        dashboard = load("json/Park/park-overview.json")
+        panel = machines_now(Grafana(filled.influx.url, filled.db, dashboard, int(wait_now())))
+        if len(rec.messages) != received or metric(collector, written) != received:
+            return False
+        states = Counter(last_states(rec).values())
+        truth = {
+            "A": states["running"],
+            "B": states["idle"],
+            "C": states["fault"] + states["maintenance"],
+            "D": states["off"],
+            "E": 0,
+            "F": 0,
+            "G": MACHINES,
+        }
+        frozen[:] = [(panel, truth)]
+        return True
+
+    sim.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(settled, 30, interval=0.2, what="the collector to catch up with the paused run")
+    finally:
+        sim.proc.send_signal(signal.SIGCONT)
+    return frozen[0]
 
 
 def _park_window_pairs(filled: Filled) -> int:
@@ -214,8 +285,11 @@ def test_headline_numbers_equal_the_truth(filled: Filled) -> None:
     grafana = Grafana(filled.influx.url, filled.db, load("json/Park/park-overview.json"), now)
     assert grafana.variables["capacity"] == str(round(3.5e9 * MACHINES / 40_000))
     assert grafana.variables["machines"] == str(MACHINES)
+    panel, truth = filled.frozen
+    assert panel == truth
+    assert sum(truth[k] for k in "ABCD") == MACHINES
     # The simulator has stopped: its clean shutdown marked every gateway offline, so every
-    # machine counts as offline and none in a state (each state: the test with chosen states).
+    # machine counts as offline and none in a state.
     assert machines_now(grafana) == {
         "A": 0, "B": 0, "C": 0, "D": 0, "E": MACHINES, "F": 0, "G": MACHINES
     }  # fmt: skip
