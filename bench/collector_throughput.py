@@ -474,6 +474,7 @@ class Bench:
             seconds=round(seconds, 3),
             first_message_after_start_s=round(float(done["first"]) - float(done["started"]), 3),
             redelivered=int(done["dup"]),
+            cpu_us_per_message=_cpu_us(done),
         )
 
     # ------------------------------------------------------------------ live
@@ -573,7 +574,14 @@ class Bench:
             seconds=round(seconds, 3),
             publish_rate=round(w.readings / (published.finished - published.started), 1),
             redelivered=int(done["dup"]),
+            cpu_us_per_message=_cpu_us(done),
         )
+
+
+def _cpu_us(done: dict[str, Any]) -> float | None:
+    """The ceiling's CPU time per message received, in microseconds."""
+    count = int(done["count"])
+    return round(float(done["cpu_s"]) * 1e6 / count, 1) if count else None
 
 
 def _longest_pause(samples: list[Sample]) -> float:
@@ -636,6 +644,13 @@ def summarize(measurements: list[Measurement], modes: list[str]) -> dict[str, An
         ]
         entry["ratios"] = ratios
         entry["median_ratio"] = _median(ratios)
+        entry["ceiling_cpu_us_per_message"] = _median(
+            [
+                m.detail["cpu_us_per_message"]
+                for m in measurements
+                if m.mode == mode and m.subject == CEILING and m.detail.get("cpu_us_per_message")
+            ]
+        )
         summary[mode] = entry
     return summary
 
@@ -722,6 +737,12 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"{mode:<9} {'ratio':<10} {_fmt_ratio(entry['median_ratio']):>12}  {per_round:<30}"
         )
+        cpu = entry.get("ceiling_cpu_us_per_message")
+        if cpu is not None:
+            lines.append(
+                f"{mode:<9} {'':<10} the ceiling's CPU per message (paho): {cpu:,.0f} µs, "
+                f"so at most {1e6 / cpu:,.0f} msg/s on one core"
+            )
     if result["targets"]:
         lines += ["", "targets"]
         for t in result["targets"]:
