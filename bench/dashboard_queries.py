@@ -86,7 +86,8 @@ def live_lines(park: Park, now_ms: int) -> Iterator[str]:
         states = Counter(STATES[m.index % len(STATES)] for m in e.machines)
         by_state = (
             f"running={states['running']}i,idle={states['idle']}i,stopped={states['fault']}i,"
-            f"off={states['off']}i"
+            f"off={states['off']}i,idle_alerts={states['idle']}i,stopped_alerts=0i,"
+            f"offline_alerts=0i"
         )
         for at in range(start_ms, now_ms, REPORT_S * 1000):
             yield (

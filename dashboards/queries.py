@@ -265,11 +265,11 @@ def enterprise_capacity_variable(field: str) -> str:
 
 
 def idle_by_enterprise() -> str:
-    """Machines with a firing idle alert, per enterprise (one alert instance each)."""
+    """Machines with a firing idle alert, per enterprise (one alert instance each), from the
+    alerting's latest summary: an alert that has fired days ago still counts while it fires."""
     return (
-        f'SELECT COUNT("firing") AS "idle machines" FROM (SELECT LAST("firing") AS "firing" '
-        f"FROM {ALERTS} WHERE \"kind\" = 'idle' AND time > now() - 1d "
-        f'GROUP BY "enterprise", "machine") WHERE "firing" = 1 GROUP BY "enterprise"'
+        f'SELECT LAST("idle_alerts") AS "idle machines" FROM {REPORTING} '
+        f'WHERE time > now() - {NOW_WINDOW} GROUP BY "enterprise"'
     )
 
 

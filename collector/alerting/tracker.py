@@ -112,7 +112,12 @@ class EnterpriseReport:
     by_state: tuple[int, int, int, int] = (0, 0, 0, 0)
     """Machines that report, by their last state: running, idle, stopped (fault or
     maintenance), off."""
+    alerts: tuple[int, int, int] = (0, 0, 0)
+    """Machines with a firing idle, stopped, offline alert (a gateway's offline alert counts
+    each of its machines)."""
 
+
+_ALERT_COLUMN = {Kind.IDLE: 0, Kind.STOPPED: 1, Kind.OFFLINE: 2}
 
 _STATE_COLUMN = {
     MachineState.RUNNING: 0,
@@ -492,16 +497,27 @@ class Tracker:
         """Machines of the registry that never reported, and machines that went silent."""
         expected_by = self._registry.enterprises
         by_state: dict[str, list[int]] = {}
+        alerts: dict[str, list[int]] = {}
         for mach in self._machines.values():
+            if mach.alerts:
+                firing = alerts.get(mach.enterprise)
+                if firing is None:
+                    firing = alerts[mach.enterprise] = [0, 0, 0]
+                for kind in mach.alerts:
+                    firing[_ALERT_COLUMN[kind]] += 1
             if mach.silent or mach.state is None:
                 continue
             counts = by_state.get(mach.enterprise)
             if counts is None:
                 counts = by_state[mach.enterprise] = [0, 0, 0, 0]
             counts[_STATE_COLUMN[mach.state]] += 1
+        for down in self._gateways.values():
+            if down.alert is not None:
+                firing = alerts.setdefault(down.enterprise, [0, 0, 0])
+                firing[_ALERT_COLUMN[Kind.OFFLINE]] += len(down.alert.machines)
         names = set(expected_by) | {e for e, s in self._silent.items() if s}
         names |= {e for e, g in self._gateways.items() if g.online is False}
-        names |= set(by_state)
+        names |= set(by_state) | set(alerts)
         rows = []
         for enterprise in sorted(names):
             expected = expected_by.get(enterprise, {})
@@ -518,6 +534,7 @@ class Tracker:
             else:
                 c = by_state.get(enterprise, [0, 0, 0, 0])
                 states = (c[0], c[1], c[2], c[3])
+            a = alerts.get(enterprise, [0, 0, 0])
             rows.append(
                 EnterpriseReport(
                     enterprise,
@@ -527,6 +544,7 @@ class Tracker:
                     tuple(sorted(silent)),
                     unexpected,
                     states,
+                    (a[0], a[1], a[2]),
                 )
             )
         return Report(

@@ -280,6 +280,21 @@ def test_every_alert_rule_query_returns_data(filled: Filled) -> None:
         assert has_data(run(filled.influx.url, filled.db, statement)), statement
 
 
+def test_idle_rule_counts_the_machines_the_idle_table_lists(filled: Filled) -> None:
+    """The Grafana idle rule reads the alerting's per-enterprise count, the table the alerts
+    themselves: both say the same machines are idle."""
+    grafana = Grafana(
+        filled.influx.url, filled.db, load("json/Park/park-overview.json"), int(wait_now())
+    )
+    [table] = [i for i in grafana.queries("park") if i.title == "Idle machines now"]
+    series = grafana.run(table)["series"]
+    listed = Counter(row[series[0]["columns"].index("enterprise")] for row in series[0]["values"])
+    rule = run(filled.influx.url, filled.db, q.idle_by_enterprise())["series"]
+    counted = {s["tags"]["enterprise"]: s["values"][0][1] for s in rule}
+    assert listed
+    assert {e: n for e, n in counted.items() if n} == dict(listed)
+
+
 def test_headline_numbers_equal_the_truth(filled: Filled) -> None:
     now = int(wait_now())
     grafana = Grafana(filled.influx.url, filled.db, load("json/Park/park-overview.json"), now)

@@ -564,6 +564,35 @@ def test_report_counts_reporting_machines_by_their_last_state() -> None:
     assert t.report(machines[-1].ts + 1).enterprises[0].by_state == (0, 0, 0, 0)
 
 
+def test_report_counts_machines_with_firing_alerts_by_kind() -> None:
+    """Idle, stopped and offline alerts per enterprise, as long as they fire (however old)."""
+    t = tracker()
+    clock = Clock(t)
+    idle, faulty, quiet = (Machine(t, f"M00{i}", clock=clock) for i in (1, 2, 3))
+    other = Machine(t, "M001", enterprise="E0002", clock=clock)
+    for _ in range(8):  # 80 s: idle (60 s) and stopped (30 s) fire
+        idle.read(RUN, 0)
+        faulty.read(FAULT, 0)
+        quiet.read(RUN, 1)
+        other.read(RUN, 1)
+    assert t.report(clock.now).enterprises[0].alerts == (1, 1, 0)
+    later = clock.now + 30 * 86_400_000  # a month later, the idle machine still idle
+    clock.advance(later, step=3_600_000)
+    for m in (idle, faulty, quiet, other):
+        m.ts = later
+    for _ in range(2):
+        idle.read(RUN, 0)
+        faulty.read(RUN, 1)  # knitting again: stopped resolves
+        quiet.read(RUN, 1)
+        other.read(RUN, 1)
+    rows = {r.enterprise: r for r in t.report(clock.now).enterprises}
+    assert rows[E].alerts == (1, 0, 0)
+    t.status("E0002", online=False, machines=None, now=clock.now)
+    rows = {r.enterprise: r for r in t.report(clock.now).enterprises}
+    assert rows["E0002"].alerts == (0, 0, 1)  # the gateway's alert, one machine
+    assert rows[E].alerts == (1, 0, 0)
+
+
 # ----------------------------------------------------------------------------- misc
 
 
