@@ -3,8 +3,9 @@
 :mod:`simulators.park` builds the park (enterprises, machines, styles, shift patterns) from
 :mod:`simulators.params`; :mod:`simulators.machine` is a machine's state machine;
 :mod:`simulators.calibration` the analytic expected output; :mod:`simulators.fleet` publishes
-every machine's counter over MQTT (``hosiery-sim run``), with faults from
-:mod:`simulators.faults` on request, and returns the truth (:mod:`simulators.truth`).
+every machine's counter over MQTT (``hosiery-sim run``) through the gateways of
+:mod:`simulators.connections`, with faults from :mod:`simulators.faults` on request, and
+returns the truth (:mod:`simulators.truth`).
 """
 
 from simulators.broker import BrokerAddress, parse_mqtt_url

@@ -1,9 +1,10 @@
 """The fleet: every machine of a park publishing its counter through its enterprise's gateway.
 
 One thread drives everything: a heap of machine ticks (each machine reads every ``interval``
-wall seconds, jittered, the first reading spread over the first interval), the gateways' paho
-clients through one selector, injected faults, and a clean shutdown that publishes a final
-reading of every machine and waits for the broker's acknowledgements before it takes the truth.
+wall seconds, jittered, the first reading spread over the first interval), the gateways'
+connections (:mod:`simulators.connections`: one selector, reconnections, injected gateway
+deaths), injected message faults, and a clean shutdown that publishes a final reading of every
+machine and waits for the broker's acknowledgements before it takes the truth.
 
 Simulated time runs ``speed`` times faster than the wall clock from ``sim_start``; readings are
 stamped with the wall clock.
@@ -21,9 +22,7 @@ or ``run_fleet(config, stop=event)`` in the calling thread.
 import heapq
 import random
 import re
-import resource
 import secrets
-import selectors
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +31,10 @@ from types import TracebackType
 from typing import Self
 
 from contract import MachineState, counter_topic
-from simulators.broker import BrokerAddress, describe_os_error
+from simulators.broker import BrokerAddress
+from simulators.connections import Connections
 from simulators.counter import CounterChannel
-from simulators.errors import BrokerRefusedError, BrokerUnreachableError, ParameterError
+from simulators.errors import ParameterError
 from simulators.faults import NO_FAULTS, FaultCounts, FaultInjector, FaultRates
 from simulators.gateway import Gateway, GatewayState
 from simulators.machine import Dynamics, MachineModel
@@ -48,10 +48,6 @@ from simulators.truth import MachineTruth, Truth
 
 _RUNNING = MachineState.RUNNING
 _ONLINE = GatewayState.ONLINE
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-_AWAY = (GatewayState.DEAD, GatewayState.DOWN, GatewayState.REFUSED)
-_RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def wall_ms() -> int:
@@ -108,19 +104,6 @@ class FleetConfig:
                 raise ParameterError(message)
 
 
-def ensure_fd_limit(needed: int) -> None:
-    """Raise the soft limit on open files to at least ``needed`` (one socket per gateway)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise ParameterError(
-            f"{needed} open files are needed (a socket per gateway) but the hard limit is "
-            f"{hard}; raise it (ulimit -Hn) or simulate fewer enterprises"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
 class Fleet:
     """A park's machines and gateways, publishing to one broker."""
 
@@ -146,17 +129,11 @@ class Fleet:
         self._wall_ms = clock_ms
         self._mono = monotonic
         self._boot_prefix = boot_prefix or f"r{clock_ms():x}{secrets.token_hex(2)}"
-        self._selector = selectors.DefaultSelector()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._truth: Truth | None = None
         self._connected = False
-        self._events: list[tuple[float, int, int, str]] = []  # (due, seq, gateway, kind)
-        self._event_seq = 0
-        self._lost: list[Gateway] = []
-        self._lost_names: list[str] = []
-        self._backoff: dict[int, int] = {}
         seed = config.seed
         self._injector = (
             FaultInjector(
@@ -168,23 +145,20 @@ class Fleet:
             else None
         )
         self._rng = random.Random(derive_seed(seed, 0x71C))
-        brokers = self._brokers()
-        self.gateways = [
-            Gateway(
-                e.id,
-                tuple(m.id for m in e.machines),
-                brokers[e.id],
-                selector=self._selector,
-                wall_ms=clock_ms,
-                monotonic=monotonic,
-                keepalive=config.keepalive,
-                connect_timeout=min(config.connect_timeout, 10.0),
-                on_lost=self._on_lost,
-                client_id_prefix=config.client_id_prefix,
-            )
-            for e in self.park.enterprises
-        ]
-        self._index = {gateway.enterprise: g for g, gateway in enumerate(self.gateways)}
+        self._connections = Connections(
+            self.park.enterprises,
+            self._brokers(),
+            url=config.broker.url,
+            keepalive=config.keepalive,
+            connect_timeout=config.connect_timeout,
+            client_id_prefix=config.client_id_prefix,
+            injector=self._injector,
+            counts=self.counts,
+            log=self._log,
+            wall_ms=clock_ms,
+            monotonic=monotonic,
+        )
+        self.gateways: list[Gateway] = self._connections.gateways
         self._machine_ids = [m.id for m in self.park.machines]
         self._gateway_of: list[int] = []
         self._channels: list[CounterChannel] = []
@@ -230,20 +204,7 @@ class Fleet:
 
     def connect(self) -> None:
         """Connect every gateway and wait for the broker to accept them all."""
-        ensure_fd_limit(len(self.gateways) + 256)
-        try:
-            for gateway in self.gateways:
-                try:
-                    gateway.open()
-                except OSError as exc:
-                    raise BrokerUnreachableError(
-                        f"cannot connect to {self.url}: {describe_os_error(exc)}"
-                    ) from exc
-                self._poll(0.0)
-            self._await_connacks()
-        except BaseException:
-            self._close_sockets()
-            raise
+        self._connections.connect()
         self._connected = True
 
     def run(self, stop: threading.Event | None = None) -> Truth:
@@ -305,7 +266,7 @@ class Fleet:
             self._loop()
             return self._shutdown()
         finally:
-            self._close_sockets()
+            self._connections.close()
 
     def _begin(self) -> None:
         config = self.config
@@ -331,9 +292,7 @@ class Fleet:
             (self._mono0 + config.interval * spread(), i) for i in range(len(self._models))
         ]
         heapq.heapify(self._heap)
-        if self._injector is not None:
-            for g in range(len(self.gateways)):
-                self._schedule_death(g, self._mono0)
+        self._connections.schedule_deaths(self._mono0)
 
     def _sim_time(self, mono: float) -> float:
         return self._sim0 + (mono - self._mono0) * self.config.speed
@@ -342,24 +301,24 @@ class Fleet:
         config = self.config
         end = None if config.duration is None else self._mono0 + config.duration
         period = config.loop_period
+        connections = self._connections
         next_misc = self._mono0 + 1.0
         while not self._stop_event.is_set():
             now = self._mono()
             if end is not None and now >= end:
                 break
             touched = self._publish_due(now)
-            self._run_events(now)
+            connections.run_events(now)
             for gateway in touched:
                 gateway.flush()
             if now >= next_misc:
                 next_misc = now + 1.0
-                for gateway in self.gateways:
-                    gateway.keepalive(now)
-                self._report_lost()
+                connections.keepalive(now)
+                connections.report_lost()
             pause = now + period - self._mono()
             if pause > 0:
                 time.sleep(pause)
-            self._poll(0.0)
+            connections.poll(0.0)
 
     def _publish_due(self, now: float) -> set[Gateway]:
         """Publish the readings of every machine due by ``now``; the gateways published to."""
@@ -428,144 +387,13 @@ class Fleet:
         self.readings += readings
         return touched
 
-    # -- gateway events: injected deaths, revivals, reconnects -------------------------------------
-
-    def _schedule(self, due: float, g: int, kind: str) -> None:
-        self._event_seq += 1
-        heapq.heappush(self._events, (due, self._event_seq, g, kind))
-
-    def _schedule_death(self, g: int, now: float) -> None:
-        delay = None if self._injector is None else self._injector.time_to_death()
-        if delay is not None:
-            self._schedule(now + delay, g, "die")
-
-    def _on_lost(self, gateway: Gateway) -> None:
-        """Called by a gateway whose connection was lost unexpectedly."""
-        self._lost.append(gateway)
-
-    def _run_events(self, now: float) -> None:
-        for gateway in self._lost:
-            g = self._index[gateway.enterprise]
-            stable = gateway.since_online(self._wall_ms()) > 10.0
-            attempt = 0 if stable else self._backoff.get(g, 0)
-            self._backoff[g] = attempt + 1
-            self._schedule(now + _backoff(attempt), g, "reconnect")
-            if gateway.state is GatewayState.REFUSED:
-                self._log(
-                    f"{gateway.client_id}: the broker refused it ({gateway.refusal}); retrying"
-                )
-            else:
-                self._lost_names.append(gateway.enterprise)
-        self._lost.clear()
-        events = self._events
-        while events and events[0][0] <= now:
-            _, _, g, kind = heapq.heappop(events)
-            gateway = self.gateways[g]
-            if kind == "die":
-                if gateway.state is _ONLINE and self._injector is not None:
-                    gateway.abort()
-                    self.counts.gateway_deaths += 1
-                    self._schedule(now + self._injector.downtime(), g, "revive")
-                else:
-                    self._schedule_death(g, now)
-            elif gateway.state in _AWAY and self._reopen(g, now) and kind == "revive":
-                self._schedule_death(g, now)
-
-    def _reopen(self, g: int, now: float) -> bool:
-        """Reconnect gateway ``g``; when the broker cannot be reached, try again later."""
-        gateway = self.gateways[g]
-        try:
-            gateway.open()
-        except OSError:
-            attempt = self._backoff.get(g, 0)
-            self._backoff[g] = attempt + 1
-            self._schedule(now + _backoff(attempt), g, "reconnect")
-            return False
-        return True
-
-    def _report_lost(self) -> None:
-        if self._lost_names:
-            names = ", ".join(self._lost_names[:5]) + (" ..." if len(self._lost_names) > 5 else "")
-            self._log(
-                f"{len(self._lost_names)} gateway(s) lost the connection to {self.url} "
-                f"({names}); reconnecting"
-            )
-            self._lost_names.clear()
-
-    # -- sockets --------------------------------------------------------------------------------
-
-    def _poll(self, timeout: float) -> None:
-        """Read and write whatever the sockets are ready for."""
-        for key, mask in self._selector.select(timeout):
-            gateway: Gateway = key.data
-            if mask & _READ:
-                gateway.handle_read()
-            if mask & _WRITE:
-                gateway.flush()
-
-    def _close_sockets(self) -> None:
-        for gateway in self.gateways:
-            gateway.close()
-        self._selector.close()
-
-    def _await_connacks(self) -> None:
-        deadline = self._mono() + self.config.connect_timeout
-        while not all(g.state is _ONLINE for g in self.gateways):
-            self._check_connecting()
-            if self._mono() > deadline:
-                raise BrokerUnreachableError(
-                    f"cannot connect to {self.url}: no answer to CONNECT within "
-                    f"{self.config.connect_timeout:g} s"
-                )
-            self._poll(0.05)
-
-    def _check_connecting(self) -> None:
-        for gateway in self.gateways:
-            if gateway.state is GatewayState.REFUSED:
-                raise BrokerRefusedError(
-                    f"cannot connect to {self.url}: the broker refused the connection "
-                    f"({gateway.refusal})"
-                )
-            if gateway.state is GatewayState.DOWN:
-                raise BrokerUnreachableError(
-                    f"cannot connect to {self.url}: the broker closed the connection"
-                )
-
-    # -- shutdown -------------------------------------------------------------------------------
-
-    def _wait(self, done: Callable[[], bool], deadline: float) -> bool:
-        while not done():
-            if self._mono() > deadline:
-                return False
-            for gateway in self.gateways:
-                gateway.flush()
-            self._poll(0.02)
-        return True
-
     def _shutdown(self) -> Truth:
         """Final readings of every machine, acknowledged; a clean DISCONNECT; the truth."""
         config = self.config
+        connections = self._connections
         deadline = self._mono() + config.shutdown_timeout
-        self._events.clear()
-        self._run_events(self._mono())  # (notes connections lost since the last pass)
-        self._events.clear()
-        self._report_lost()
+        reachable = connections.bring_back(deadline)
         gateways = self.gateways
-
-        # Bring back every gateway that is away, so every machine's final reading can go out.
-        self._lost.clear()
-        attempts: dict[int, float] = {}
-
-        def all_online() -> bool:
-            now = self._mono()
-            for g, gateway in enumerate(gateways):
-                if gateway.state in _AWAY and (attempts.get(g, 0.0) <= now):
-                    attempts[g] = now + 1.0
-                    self._reopen(g, now)
-            self._lost.clear()
-            return all(g.state is _ONLINE for g in gateways)
-
-        reachable = self._wait(all_online, deadline)
         now = self._mono()
         sim_end = self._sim_time(now)
         ended_ms = self._wall_ms()
@@ -586,28 +414,15 @@ class Fleet:
                     gateway.enterprise, self._machine_ids[i], int(model.knitted), channel.boots
                 )
             )
-        acknowledged = self._wait(lambda: all(g.pending <= 0 for g in gateways), deadline)
+        acknowledged = connections.acknowledged(deadline)
         complete = reachable and acknowledged
         if not complete:
-            waiting = sum(max(g.pending, 0) for g in gateways)
-            away = sum(g.state is not _ONLINE for g in gateways)
+            waiting, away = connections.unacknowledged()
             self._log(
                 f"shutdown: {away} gateway(s) not connected and {waiting} message(s) not "
                 f"acknowledged by {self.url}; the truth file is marked incomplete"
             )
-
-        # Clean goodbye: retained offline status, then DISCONNECT (the broker drops the Will).
-        for gateway in gateways:
-            if gateway.state is _ONLINE:
-                gateway.say_offline()
-        self._wait(lambda: all(g.pending <= 0 for g in gateways), min(deadline, self._mono() + 5))
-        for gateway in gateways:
-            if gateway.state is _ONLINE:
-                gateway.disconnect()
-        self._wait(
-            lambda: all(g.closed for g in gateways),
-            min(deadline, self._mono() + 5),
-        )
+        connections.goodbye(deadline)
         return Truth(
             seed=config.seed,
             started_ms=self.started_ms,
@@ -617,10 +432,6 @@ class Fleet:
             readings=self.readings,
             faults=self.counts.as_dict(),
         )
-
-
-def _backoff(attempt: int) -> float:
-    return _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
 
 
 def run_fleet(
