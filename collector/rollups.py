@@ -52,6 +52,13 @@ FIVE_MIN_S = 300
 ROLLUP_FIELDS = ("pairs", "readings", *STATES)
 """Fields every level carries (sums)."""
 
+RUNNING_S = (
+    f'SUM("running") * 1.0 / SUM("readings") * COUNT("readings") * {FIVE_MIN_S} AS "running_s"'
+)
+"""A machine-hour's running time, estimated: its running share of readings x the seconds its
+readings cover (a float; absent for an hour without a running reading). Summed at the
+enterprise and park levels, it makes utilisation one ratio of two sums."""
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -202,6 +209,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             fields=(
                 *_sums(*ROLLUP_FIELDS),
                 f'COUNT("readings") * {FIVE_MIN_S} AS "reported_s"',
+                RUNNING_S,
                 'MEAN("rpm") AS "rpm"',
             ),
         ),
@@ -213,7 +221,10 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             source=MACHINE_1H,
             interval="1h",
             tags=ENTERPRISE,
-            fields=(*_sums(*ROLLUP_FIELDS, "reported_s"), 'COUNT("readings") AS "machines"'),
+            fields=(
+                *_sums(*ROLLUP_FIELDS, "reported_s", "running_s"),
+                'COUNT("readings") AS "machines"',
+            ),
         ),
         Rollup(
             name="rollup_park_1h",
@@ -223,7 +234,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             source=ENTERPRISE_1H,
             interval="1h",
             tags=(),
-            fields=_sums(*ROLLUP_FIELDS, "reported_s", "planned_s", "machines"),
+            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", "planned_s", "machines"),
         ),
         Rollup(
             name="rollup_enterprise_1d",
@@ -234,7 +245,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             interval="1d",
             offset=day_offset(utc_offset_hours),
             tags=ENTERPRISE,
-            fields=_sums(*ROLLUP_FIELDS, "reported_s", "planned_s"),
+            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", "planned_s"),
             every="1h",
             for_="2d",
         ),

@@ -196,8 +196,14 @@ class ServerState(NamedTuple):
     """Name to the ``CREATE CONTINUOUS QUERY`` text the server shows."""
 
 
+_DECIMAL = re.compile(r"\b\d+\.\d+\b")
+
+
 def _normalized(statement: str) -> str:
-    return " ".join(statement.replace('"', "").split()).lower()
+    """The statement as compared: no quotes, single spaces, lower case, decimals written one
+    way (the server shows ``1.0`` as ``1.000``)."""
+    text = " ".join(statement.replace('"', "").split()).lower()
+    return _DECIMAL.sub(lambda m: repr(float(m.group())), text)
 
 
 def plan(schema: Schema, state: ServerState) -> list[str]:

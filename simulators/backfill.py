@@ -196,9 +196,9 @@ class _Sums:
     __slots__ = ("data",)
 
     def __init__(self) -> None:
-        self.data: dict[tuple[str, int], dict[str, int]] = {}
+        self.data: dict[tuple[str, int], dict[str, float]] = {}
 
-    def add(self, key: tuple[str, int], values: dict[str, int]) -> None:
+    def add(self, key: tuple[str, int], values: Mapping[str, float]) -> None:
         row = self.data.get(key)
         if row is None:
             self.data[key] = dict(values)
@@ -232,7 +232,8 @@ class _Plan:
     sd: float
     """Relative standard deviation of its hourly running share."""
     busy: str
-    """``enterprise_1h`` line for pairs, the five state counts, planned_s and the time (s)."""
+    """``enterprise_1h`` line for pairs, the five state counts, planned_s, running_s and the
+    time (s)."""
     off: str
     """``enterprise_1h`` line of an unstaffed hour, for the time (s)."""
 
@@ -246,11 +247,11 @@ class _Plan:
         tail = f",reported_s={HOUR * n}i"
         busy = (
             f"{head}%di,readings={readings}i,running=%di,idle=%di,fault=%di,maintenance=%di,"
-            f"off=%di{tail},planned_s=%di,machines={n}i %d000000000"
+            f"off=%di{tail},planned_s=%di,running_s=%r,machines={n}i %d000000000"
         )
         off = (
             f"{head}0i,readings={readings}i,running=0i,idle=0i,fault=0i,maintenance=0i,"
-            f"off={readings}i{tail},planned_s=0i,machines={n}i %d000000000"
+            f"off={readings}i{tail},planned_s=0i,running_s=0.0,machines={n}i %d000000000"
         )
         nominal = sum(m.style.pairs_per_hour for m in machines)
         return cls(id_, number, shift, n, nominal, readings, NOISE / math.sqrt(n), busy, off)
@@ -281,11 +282,15 @@ class _Expectation:
         rng: SplitMix64,
         hours: range,
         staffed: list[float],
-        park: list[list[int]],
-        sums: list[int],
+        park: list[list[float]],
+        sums: list[float],
     ) -> Iterator[str]:
-        """The ``enterprise_1h`` lines of one enterprise-day; adds pairs, the five state counts
-        and planned_s to ``sums`` and to each hour's row of ``park``."""
+        """The ``enterprise_1h`` lines of one enterprise-day; adds pairs, the five state counts,
+        planned_s and running_s to ``sums`` and to each hour's row of ``park``.
+
+        ``running_s`` is what the rollups compute for a machine-hour (running share of readings
+        x seconds reported), added up: every machine reads every ``interval`` seconds, so it is
+        the running readings x ``interval``."""
         share, cut_idle, cut_fault = self.share, self.cut_idle, self.cut_fault
         n = plan.machines
         x_per_second = n / self.interval
@@ -325,9 +330,10 @@ class _Expectation:
                 c3 - c2,
                 readings - c3,
                 round(on) * n,
+                c0 * self.interval,
             )
             yield busy % (*values, hour)
-            for k in range(7):
+            for k in range(8):
                 sums[k] += values[k]
                 row[k] += values[k]
 
@@ -396,7 +402,7 @@ class Backfill:
     def _day(self, t: int) -> int:
         return (t + self.offset) // 86400 * 86400 - self.offset
 
-    def _record(self, enterprise: str, hour: int, values: dict[str, int]) -> None:
+    def _record(self, enterprise: str, hour: int, values: Mapping[str, float]) -> None:
         self._enterprise_hours.add((enterprise, hour), values)
         self._days.add((enterprise, self._day(hour)), values)
         self._park_hours.add(("", hour), values)
@@ -426,10 +432,10 @@ class Backfill:
                 name: [self._staffed(name, h, h + HOUR) for h in hours] for name in self.calendars
             }
             # per hour: pairs, running, idle, fault, maintenance, off, planned_s
-            park = [[0] * 7 for _ in hours]
+            park: list[list[float]] = [[0, 0, 0, 0, 0, 0, 0, 0.0] for _ in hours]
             for plan in plans:
                 n = plan.machines
-                sums = [0] * 7
+                sums: list[float] = [0, 0, 0, 0, 0, 0, 0, 0.0]  # running_s a float
                 rng = SplitMix64(derive_seed(cfg.seed, 0xBACF, plan.number, day))
                 yield from model.day(plan, rng, hours, staffed[plan.shift], park, sums)
                 self._days.add(
@@ -440,6 +446,7 @@ class Backfill:
                         **dict(zip(FIELDS, sums[1:6], strict=True)),
                         "reported_s": HOUR * n * len(hours),
                         "planned_s": sums[6],
+                        "running_s": sums[7],
                         "machines": n * len(hours),
                     },
                 )
@@ -452,6 +459,7 @@ class Backfill:
                         **dict(zip(FIELDS, row[1:6], strict=True)),
                         "reported_s": HOUR * total_machines,
                         "planned_s": row[6],
+                        "running_s": row[7],
                         "machines": total_machines,
                     },
                 )
@@ -510,12 +518,13 @@ class Backfill:
                         upto_before = upto
                     if (t + STEP) % HOUR == 0:
                         hour = t + STEP - HOUR
-                        values = {
+                        values: dict[str, float] = {
                             "pairs": hour_pairs,
                             "readings": hour_readings,
                             **dict(zip(FIELDS, counts(hour_seconds, interval), strict=True)),
                             "reported_s": HOUR,
                         }
+                        values["running_s"] = values["running"] * HOUR / hour_readings
                         line_values: dict[str, int | float] = dict(values)
                         if values["running"]:
                             line_values["rpm"] = m.style.rpm
@@ -586,7 +595,7 @@ class Backfill:
             PARK_1H,
             (_line(PARK_1H, "", v, t) for (_, t), v in sorted(self._park_hours.data.items())),
         )
-        self.summary.pairs = sum(v["pairs"] for v in self._park_hours.data.values())
+        self.summary.pairs = sum(int(v["pairs"]) for v in self._park_hours.data.values())
         self.summary.seconds = self._clock() - began
         self.client.close()
         return self.summary

@@ -61,6 +61,10 @@ class Filled:
         series = self.sql(statement)
         return sum(int(row[1] or 0) for s in series for row in s["values"])
 
+    def total_float(self, statement: str) -> float:
+        series = self.sql(statement)
+        return sum(float(row[1] or 0) for s in series for row in s["values"])
+
 
 def _roll_up(filled: Filled, since_ms: int, now_ms: int) -> None:
     config = InfluxConfig(url=filled.influx.url, database=filled.db, timeout=60)
@@ -240,9 +244,31 @@ def test_rollups_equal_the_raw_readings_and_the_truth(filled: Filled) -> None:
         f"FROM {q.M1H} WHERE {since}"
     )
     assert int(states[0]["values"][0][1]) == raw_readings
+    # running time: a float per machine-hour, summed unchanged at the enterprise and park levels
+    running_s = {
+        level: filled.total_float(f'SELECT SUM("running_s") FROM {level} WHERE {since}')
+        for level in (q.M1H, q.E1H, q.P1H)
+    }
+    assert running_s[q.M1H] > 0
+    assert running_s[q.E1H] == pytest.approx(running_s[q.M1H])
+    assert running_s[q.P1H] == pytest.approx(running_s[q.M1H])
+    share = filled.sql(
+        f'SELECT SUM("running") * 1.0 / SUM("readings") * COUNT("readings") * 300 FROM {q.M5} '
+        f'WHERE {since} GROUP BY time(1h), "enterprise", "machine"'
+    )
+    expected_running_s = sum(row[1] or 0 for s in share for row in s["values"])
+    assert running_s[q.M1H] == pytest.approx(expected_running_s)
     # the backfilled history is untouched by the live run's rollups
     before = filled.total(f'SELECT SUM("pairs") FROM {q.P1H} WHERE time < {filled.run_since_ms}ms')
     assert before == filled.backfill_pairs
+    # the backfill's running time adds up the same way at every level
+    history = f"time < {filled.run_since_ms}ms"
+    backfilled = [
+        filled.total_float(f'SELECT SUM("running_s") FROM {level} WHERE {history}')
+        for level in (q.E1H, q.P1H)
+    ]
+    assert backfilled[0] > 0
+    assert backfilled[1] == pytest.approx(backfilled[0])
 
 
 def wait_now() -> float:

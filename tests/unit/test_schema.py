@@ -160,6 +160,18 @@ def test_a_changed_continuous_query_is_replaced() -> None:
     assert plan(ROLLUP, missing) == [CQ.statement("hosiery")]
 
 
+def test_a_decimal_shown_with_more_digits_is_the_same_query() -> None:
+    """The server shows ``* 1.0`` as ``* 1.000``: not a change (else every start recreates it)."""
+    with_decimal = CQ.model_copy(
+        update={"query": CQ.query.replace('sum("pairs")', 'sum("pairs") * 1.0')}
+    )
+    schema = ROLLUP.model_copy(update={"continuous_queries": (with_decimal,)})
+    shown = SHOWN_CQ.replace("sum(pairs)", "sum(pairs) * 1.000")
+    assert plan(schema, CURRENT._replace(continuous_queries={"pairs_1h": shown})) == []
+    other = SHOWN_CQ.replace("sum(pairs)", "sum(pairs) * 1.001")
+    assert plan(schema, CURRENT._replace(continuous_queries={"pairs_1h": other}))
+
+
 def test_default_schema() -> None:
     schema = default_schema(rollups=False)
     assert schema.database == "hosiery"
