@@ -431,7 +431,7 @@ class Backfill:
             staffed = {
                 name: [self._staffed(name, h, h + HOUR) for h in hours] for name in self.calendars
             }
-            # per hour: pairs, running, idle, fault, maintenance, off, planned_s
+            # per hour: pairs, running, idle, fault, maintenance, off, planned_s, running_s
             park: list[list[float]] = [[0, 0, 0, 0, 0, 0, 0, 0.0] for _ in hours]
             for plan in plans:
                 n = plan.machines
