@@ -69,10 +69,10 @@ class _Target(cogbuilder.Builder[dm.AnnotationTarget]):
         return self.target
 
 
-def alert_annotation(query: str) -> db.AnnotationQuery:
+def alert_annotation(query: str, name: str = "Machine alerts") -> db.AnnotationQuery:
     return (
         db.AnnotationQuery()
-        .name("Machine alerts")
+        .name(name)
         .datasource(datasource())
         .enable(True)
         .icon_color("red")

@@ -157,6 +157,11 @@ def idle_now(where: str | None = None) -> str:
     )
 
 
+GATEWAY_ALERTS = "\"machine\" = ''"
+"""Alerts of a whole gateway (no ``machine`` tag): the park overview annotates only these; at
+the full park, every machine's alerts over a year would be far too many annotations."""
+
+
 def alert_annotations(where: str | None = None) -> str:
     return (
         f'SELECT "reason", "kind", "enterprise", "machine" FROM {ALERTS} '

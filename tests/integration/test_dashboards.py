@@ -7,6 +7,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from collector.sink import InfluxConfig, make_client
 from dashboards import alert_rules
 from dashboards import queries as q
 from simulators.backfill import Backfill, BackfillConfig
+from simulators.params import DEFAULT_PARK
 from simulators.park import build_park
 from simulators.registry import write_registry
 from stack import InfluxServer, MosquittoServer
@@ -91,7 +93,9 @@ def filled(
     filled.backfill_pairs = summary.pairs
     filled.run_since_ms = summary.end_s * 1000
     registry = tmp / "registry.json"
-    write_registry(registry, build_park(seed=SEED, machines=MACHINES))
+    # no park holidays in the collector's calendar: alerts must fire whatever today's date
+    no_holidays = replace(DEFAULT_PARK, calendar=replace(DEFAULT_PARK.calendar, holidays=()))
+    write_registry(registry, build_park(no_holidays, seed=SEED, machines=MACHINES))
     settings = settings_for(
         mosquitto,
         influx,
