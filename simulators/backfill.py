@@ -148,12 +148,7 @@ class StateTimer:
             seconds[index] += remaining
             if self._stop < 0:
                 self.knitted += remaining * self._rate
-                stop = dynamics.draw_stop(rng)
-                self._stop = stop
-                self._remaining = rng.erlang(dynamics.shape, dynamics.means[stop])
-            else:
-                self._stop = -1
-                self._remaining = rng.exponential(dynamics.run_mean)
+            self._stop, self._remaining = dynamics.next_episode(self._stop, rng)
 
     def take(self) -> list[float]:
         """The seconds per state since the last call."""

@@ -123,6 +123,14 @@ class Dynamics:
         index = bisect.bisect_right(self._stop_cumulative, rng.random())
         return min(index, len(self.means) - 1)
 
+    def next_episode(self, stop: int, rng: SplitMix64) -> tuple[int, float]:
+        """The episode after one that ended: after running (``stop`` -1) a stop cause and its
+        duration, after a stop a run (-1) and its duration."""
+        if stop < 0:
+            cause = self.draw_stop(rng)
+            return cause, rng.erlang(self.shape, self.means[cause])
+        return -1, rng.exponential(self.run_mean)
+
     def initial(self, rng: SplitMix64) -> tuple[int, float]:
         """A state and its remaining time drawn from the stationary distribution.
 
@@ -196,12 +204,7 @@ class MachineModel:
             staffed -= remaining
             if self._stop < 0:
                 self.knitted += remaining * self._rate
-                stop = dynamics.draw_stop(rng)
-                self._stop = stop
-                self._remaining = rng.erlang(dynamics.shape, dynamics.means[stop])
-            else:
-                self._stop = -1
-                self._remaining = rng.exponential(dynamics.run_mean)
+            self._stop, self._remaining = dynamics.next_episode(self._stop, rng)
 
     def state(self, now: float) -> MachineState:
         """The state at ``now``, which must be the time last advanced to."""
