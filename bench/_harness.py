@@ -30,7 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract import SUBSCRIPTION
 from stack import InfluxServer, MosquittoServer
-from stack.process import free_port
+from stack.process import free_port, log_tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,14 +48,6 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSIERY_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     return env
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class Children:

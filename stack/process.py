@@ -33,6 +33,15 @@ def find_binary(name: str, *extra_dirs: str) -> str:
     return found
 
 
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file, for an error message ("(no log)" if none)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def wait_until(
     condition: Callable[[], bool], timeout: float, interval: float = 0.05, what: str = "condition"
 ) -> None:
@@ -122,11 +131,7 @@ class ServerProcess:
             proc.wait(timeout=10)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def __enter__(self) -> Self:
         self.start()

@@ -16,7 +16,7 @@ from collector.logs import configure_logging
 from collector.service import Collector
 from collector.settings import CollectorSettings
 from stack import InfluxServer, MosquittoServer
-from stack.process import free_port, wait_until
+from stack.process import free_port, log_tail, wait_until
 
 
 def unique(prefix: str) -> str:
@@ -114,4 +114,4 @@ class CollectorProcess:
         return self.proc.returncode
 
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
