@@ -604,36 +604,40 @@ class Tracker:
 
     def _idle(self, mach: _Machine, ts: int, since: int, now: int) -> None:
         """No pairs since ``since`` for at least the idle threshold: fire unless planned."""
-        alerts = mach.alerts
-        if alerts is not None and _IDLE_KIND in alerts:
+        since_working = self._unplanned_since(mach, _IDLE_KIND, since, ts, mach.idle_after)
+        if since_working is None:
             return
-        calendar = mach.gateway.calendar
-        if calendar is not None:
-            period = calendar.period(ts)
-            if not period.working:
-                return
-            since = max(since, period.start)
-            if ts - since < mach.idle_after:
-                return
-        mach.idle_mark = since
-        reason = f"no pairs knitted for {duration_text(ts - since)} while {mach.state}"
-        self._fire(mach, _IDLE_KIND, since, now, reason)
+        mach.idle_mark = since_working
+        reason = f"no pairs knitted for {duration_text(ts - since_working)} while {mach.state}"
+        self._fire(mach, _IDLE_KIND, since_working, now, reason)
 
     def _stopped(self, mach: _Machine, ts: int, now: int) -> None:
         """In fault for at least the fault threshold: fire unless planned."""
-        alerts = mach.alerts
-        if alerts is not None and _STOPPED in alerts:
+        threshold = self.config.fault_after_ms
+        since = self._unplanned_since(mach, _STOPPED, mach.fault_since, ts, threshold)
+        if since is None:
             return
-        since = mach.fault_since
+        self._fire(mach, _STOPPED, since, now, f"reporting fault for {duration_text(ts - since)}")
+
+    @staticmethod
+    def _unplanned_since(
+        mach: _Machine, kind: Kind, since: int, ts: int, threshold: int
+    ) -> int | None:
+        """When a condition that began at ``since`` (and has lasted ``threshold`` by ``ts``)
+        should count from, or None: its alert already fires, the enterprise is not working at
+        ``ts``, or the working time since ``since`` is shorter than ``threshold``."""
+        alerts = mach.alerts
+        if alerts is not None and kind in alerts:
+            return None
         calendar = mach.gateway.calendar
         if calendar is not None:
             period = calendar.period(ts)
             if not period.working:
-                return
+                return None
             since = max(since, period.start)
-            if ts - since < self.config.fault_after_ms:
-                return
-        self._fire(mach, _STOPPED, since, now, f"reporting fault for {duration_text(ts - since)}")
+            if ts - since < threshold:
+                return None
+        return since
 
     def _clear(self, mach: _Machine, ts: int, pairs: int, now: int) -> None:
         """Resolve the idle or stopped alert that the newest reading (at ``ts``) shows over."""
