@@ -445,8 +445,9 @@ class Bench:
         self.collector_evidence(m, collector, client_id)
         self.check_stored(m, w, database, final, exit_code)
 
-    def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
-        config = CountConfig(
+    def count_config(self, w: Workload, client_id: str, timeout: float) -> CountConfig:
+        """The ceiling subscriber of a round: the collector's session settings."""
+        return CountConfig(
             host=self.mosquitto.host,
             port=self.mosquitto.port,
             client_id=client_id,
@@ -454,8 +455,11 @@ class Bench:
             receive_maximum=self.settings.receive_maximum,
             session_expiry=SESSION_EXPIRY,
             ack_batch=self.settings.ceiling_ack_batch,
-            timeout=self.drain_timeout,
+            timeout=timeout,
         )
+
+    def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
+        config = self.count_config(w, client_id, self.drain_timeout)
         worker = Worker(
             self.children,
             "count",
@@ -542,16 +546,7 @@ class Bench:
         self.check_stored(m, w, database, final, exit_code)
 
     def ceiling_live(self, m: Measurement, w: Workload, client_id: str) -> None:
-        config = CountConfig(
-            host=self.mosquitto.host,
-            port=self.mosquitto.port,
-            client_id=client_id,
-            expect=w.readings,
-            receive_maximum=self.settings.receive_maximum,
-            session_expiry=SESSION_EXPIRY,
-            ack_batch=self.settings.ceiling_ack_batch,
-            timeout=self.publish_timeout + self.drain_timeout,
-        )
+        config = self.count_config(w, client_id, self.publish_timeout + self.drain_timeout)
         worker = Worker(
             self.children, "count", config.model_dump_json(), self.log(f"live-{m.round}-ceiling")
         )
