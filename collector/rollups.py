@@ -139,51 +139,43 @@ def day_offset(utc_offset_hours: float) -> str:
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
+def _machine_5m(name: str, fields: tuple[str, ...], state: str | None = None) -> Rollup:
+    """A rollup of raw readings into ``machine_5m`` (of one state's readings when given)."""
+    return Rollup(
+        name=name,
+        target_policy=FIVE_MIN_POLICY,
+        target=MACHINE_5M,
+        source_policy=RAW_POLICY,
+        source=PRODUCTION,
+        interval="5m",
+        tags=MACHINE,
+        fields=fields,
+        where=None if state is None else f"\"state\" = '{state}'",
+        for_="15m",
+    )
+
+
 def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
     """Every rollup, in the order they depend on each other (and are created and re-run).
 
     ``utc_offset_hours`` is the park's local time (UTC+8 by default): ``enterprise_1d`` days run
     from local midnight to midnight.
     """
+    # From raw: per machine and 5 minutes, the pairs and readings, then one query per state
+    # counting its readings (running also averages the cylinder speed).
     raw_level = [
-        Rollup(
-            name="rollup_machine_5m",
-            target_policy=FIVE_MIN_POLICY,
-            target=MACHINE_5M,
-            source_policy=RAW_POLICY,
-            source=PRODUCTION,
-            interval="5m",
-            tags=MACHINE,
-            fields=('SUM("pairs") AS "pairs"', 'COUNT("pairs") AS "readings"'),
-            for_="15m",
+        _machine_5m(
+            "rollup_machine_5m", ('SUM("pairs") AS "pairs"', 'COUNT("pairs") AS "readings"')
         ),
-        Rollup(
-            name="rollup_machine_5m_running",
-            target_policy=FIVE_MIN_POLICY,
-            target=MACHINE_5M,
-            source_policy=RAW_POLICY,
-            source=PRODUCTION,
-            interval="5m",
-            tags=MACHINE,
-            fields=('COUNT("pairs") AS "running"', 'MEAN("rpm") AS "rpm"'),
-            where="\"state\" = 'running'",
-            for_="15m",
+        _machine_5m(
+            "rollup_machine_5m_running",
+            ('COUNT("pairs") AS "running"', 'MEAN("rpm") AS "rpm"'),
+            state="running",
         ),
-    ]
-    raw_level += [
-        Rollup(
-            name=f"rollup_machine_5m_{state}",
-            target_policy=FIVE_MIN_POLICY,
-            target=MACHINE_5M,
-            source_policy=RAW_POLICY,
-            source=PRODUCTION,
-            interval="5m",
-            tags=MACHINE,
-            fields=(f'COUNT("pairs") AS "{state}"',),
-            where=f"\"state\" = '{state}'",
-            for_="15m",
-        )
-        for state in STATES[1:]
+        *(
+            _machine_5m(f"rollup_machine_5m_{state}", (f'COUNT("pairs") AS "{state}"',), state)
+            for state in STATES[1:]
+        ),
     ]
     return (
         *raw_level,
