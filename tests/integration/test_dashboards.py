@@ -38,10 +38,6 @@ MACHINES = 120
 SEED = 7
 HOUR_MS = 3_600_000
 LATEST_SUMMARY = 'SELECT LAST("expected") FROM "raw"."reporting"'
-OFFLINE_NOW = (
-    'SELECT SUM("silent") FROM (SELECT LAST("silent") AS "silent" FROM "raw"."reporting" '
-    'GROUP BY "enterprise")'
-)
 
 
 class Filled:
@@ -149,7 +145,7 @@ def filled(
         )
         # the simulator's clean shutdown marks every gateway offline: seen by the collector
         wait_until(
-            lambda: filled.total(OFFLINE_NOW) == MACHINES,
+            lambda: filled.total(q.machines_reporting("silent", "offline")) == MACHINES,
             30,
             interval=0.5,
             what="every machine counted offline after the simulator's shutdown",
