@@ -26,13 +26,23 @@ from collector.validate import Limits, Validator
 UNHEALTHY_AFTER_S = 60.0
 
 
+def client_id(settings: CollectorSettings) -> str:
+    """The collector's MQTT client id: as given, else its broker user, else hosiery-collector.
+
+    Brokers that bind client ids to accounts (``use_username_as_clientid``, as shipped) give
+    the collector its user name as id whatever it asks for; defaulting to it keeps the id the
+    collector logs the one its session is kept under.
+    """
+    return settings.mqtt_client_id or settings.mqtt_username or "hosiery-collector"
+
+
 def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
     url = urlsplit(settings.mqtt_url)
     tls = url.scheme == "mqtts"
     return MqttSourceConfig(
         host=url.hostname or "127.0.0.1",
         port=url.port or (8883 if tls else 1883),
-        client_id=settings.mqtt_client_id,
+        client_id=client_id(settings),
         username=settings.mqtt_username,
         password=(settings.mqtt_password.get_secret_value() if settings.mqtt_password else None),
         session_expiry=int(settings.mqtt_session_expiry),

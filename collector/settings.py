@@ -43,9 +43,13 @@ class CollectorSettings(BaseSettings):
     )
     mqtt_username: str | None = Field(None, description="broker user")
     mqtt_password: SecretStr | None = Field(None, description="broker password")
-    mqtt_client_id: str = Field(
-        "hosiery-collector",
-        description="fixed client id: the broker keeps this session's messages while it is down",
+    mqtt_client_id: str | None = Field(
+        None,
+        description=(
+            "fixed client id, under which the broker keeps messages while the collector is down "
+            "(default: the broker user, else hosiery-collector; the shipped broker configuration "
+            "makes every client's id its user name)"
+        ),
     )
     mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts:// brokers")
     mqtt_session_expiry: Duration = Field(

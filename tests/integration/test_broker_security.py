@@ -3,11 +3,13 @@ enterprise's topics, the collector reads them all; TLS refuses clients without t
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 
-from stack import MosquittoServer
+from stack import InfluxServer, MosquittoServer
 from stack.mosquitto import REPO_ROOT
 from stack.process import free_port, port_open, wait_until
 from tests.support.broker_auth import (
@@ -20,6 +22,8 @@ from tests.support.broker_auth import (
     tls_conf,
     tls_refused,
 )
+from tests.support.collector import running_collector, settings_for
+from tests.support.influx import pairs_by_machine
 
 pytestmark = pytest.mark.integration
 
@@ -82,15 +86,14 @@ def test_the_collector_reads_every_enterprise_and_publishes_alerts(
         session(secured, "c1", COLLECTOR, COLLECTOR_PASSWORD, subscribe="hosiery/v1/#") as coll,
         session(secured, "gw-E0001", "E0001", accounts.gateways["E0001"]) as one,
         session(secured, "gw-E0002", "E0002", accounts.gateways["E0002"]) as two,
-        session(secured, "c2", COLLECTOR, COLLECTOR_PASSWORD) as alerting,
     ):
         sent = [
             (one, "hosiery/v1/E0001/status", b"s1"),
             (one, "hosiery/v1/E0001/M001/counter", b"c1"),
             (two, "hosiery/v1/E0002/status", b"s2"),
             (two, "hosiery/v1/E0002/M007/counter", b"c2"),
-            (alerting, "hosiery/v1/E0002/M007/alert", b"a2"),
-            (alerting, "hosiery/v1/_summary", b"summary"),
+            (coll, "hosiery/v1/E0002/M007/alert", b"a2"),
+            (coll, "hosiery/v1/_summary", b"summary"),
         ]
         for client, topic, payload in sent:
             code = publish(client, topic, payload)
@@ -156,3 +159,44 @@ def test_with_tls_on_a_client_without_the_parks_ca_is_refused(
         assert not code.is_failure
     with session(server, "anon", port=tls_port, tls_ca=certs / "ca.crt") as anon:
         assert anon.reason.is_failure
+
+
+def _reading(seq: int) -> bytes:
+    return orjson.dumps(
+        {"ts": int(time.time() * 1000), "seq": seq, "boot": "b1", "pairs_total": 10 * seq}
+        | {"state": "running"}
+    )
+
+
+def test_a_gateway_with_the_collectors_client_id_neither_wipes_its_queue_nor_kicks_it_off(
+    secured: MosquittoServer, accounts: Accounts, influx: InfluxServer, tmp_path: Path
+) -> None:
+    """Client ids are bound to accounts: a gateway asking for the collector's id gets its own."""
+    password = accounts.gateways["E0001"]
+    settings = settings_for(
+        secured,
+        influx,
+        tmp_path / "state",
+        mqtt_username=COLLECTOR,
+        mqtt_password=COLLECTOR_PASSWORD,
+        mqtt_client_id=COLLECTOR,
+        alerts=False,
+    )
+    stored = lambda: pairs_by_machine(influx.url, settings.influx_db)  # noqa: E731
+    with running_collector(settings) as collector:
+        with session(secured, COLLECTOR, "E0001", password) as attacker:
+            assert not attacker.reason.is_failure
+            assert publish(attacker, OWN_COUNTER, _reading(1)) is not None
+        wait_until(lambda: stored() == {("E0001", "M001"): 10}, 30, what="first reading stored")
+        stats = collector.source.stats()
+        assert (stats.connects, stats.disconnects) == (1, 0)
+    # The collector is down: its session queues what the gateway publishes ...
+    with session(secured, "gw-E0001", "E0001", password) as gateway:
+        for seq in range(2, 6):
+            assert publish(gateway, OWN_COUNTER, _reading(seq)) is not None
+    # ... and a clean start under the collector's id opens the gateway's own session instead.
+    with session(secured, COLLECTOR, "E0001", password) as attacker:
+        assert not attacker.reason.is_failure
+    with running_collector(settings) as collector:
+        wait_until(lambda: stored() == {("E0001", "M001"): 50}, 30, what="queued readings stored")
+        assert collector.source.stats().sessions_lost == 0

@@ -25,13 +25,15 @@ COLLECTOR_PASSWORD = "collector-secret"  # noqa: S105 - a test account
 
 
 def auth_conf(auth_dir: Path) -> str:
-    """docker.conf's authentication lines, with the account files in ``auth_dir``."""
+    """docker.conf's authentication lines (accounts, client ids bound to them), with the account
+    files in ``auth_dir``; they follow the test broker's listener line."""
+    keys = ("allow_anonymous", "password_file", "acl_file", "use_username_as_clientid")
     lines = [
         line.replace("/mosquitto/auth", str(auth_dir))
         for line in DOCKER_CONF.read_text().splitlines()
-        if line.split(" ", 1)[0] in ("allow_anonymous", "password_file", "acl_file")
+        if line.split(" ", 1)[0] in keys
     ]
-    assert len(lines) == 3, lines
+    assert len(lines) == len(keys), lines
     return "\n".join(lines)
 
 

@@ -69,7 +69,7 @@ class CollectorProcess:
         return [
             sys.executable, "-m", "collector",
             "--mqtt-url", s.mqtt_url,
-            "--mqtt-client-id", s.mqtt_client_id,
+            "--mqtt-client-id", s.mqtt_client_id or "hosiery-collector",
             "--influx-url", s.influx_url,
             "--influx-db", s.influx_db,
             "--state-dir", str(s.state_dir),
