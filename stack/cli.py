@@ -22,10 +22,11 @@ from types import FrameType
 
 import httpx
 
+from stack.accounts import COLLECTOR_USER, BrokerAccounts
 from stack.errors import ServerError
 from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
 from stack.influxdb import InfluxServer
-from stack.mosquitto import MosquittoServer
+from stack.mosquitto import MosquittoServer, auth_conf
 from stack.process import free_port, port_open, wait_until
 
 DATABASE = "hosiery"
@@ -78,7 +79,12 @@ class Stack:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.root: Path = args.dir.resolve()
-        self.mosquitto = MosquittoServer(self.root / "mosquitto", port=_port(args.mqtt_port))
+        self.accounts = BrokerAccounts(self.root / "broker-auth")
+        self.mosquitto = MosquittoServer(
+            self.root / "mosquitto",
+            port=_port(args.mqtt_port),
+            extra_conf=auth_conf(self.accounts.directory),
+        )
         self.influx = InfluxServer(
             self.root / "influxdb", port=_port(args.influx_port), cq_interval="1m"
         )
@@ -115,8 +121,14 @@ class Stack:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        self.accounts.write(self.registry)
         self.mosquitto.start()
         self.influx.start()
+        collector_env = {
+            **os.environ,
+            "HOSIERY_MQTT_USERNAME": COLLECTOR_USER,
+            "HOSIERY_MQTT_PASSWORD": self.accounts.collector_password(),
+        }
         self._spawn(
             "collector",
             [
@@ -128,6 +140,7 @@ class Stack:
                 "--registry", str(self.registry),
                 "--log-format", "json",
             ],
+            collector_env,
         )  # fmt: skip
         self._wait_for("collector", lambda: port_open("127.0.0.1", self.http_port))
         if self.grafana is not None:
@@ -137,6 +150,7 @@ class Stack:
             [
                 *sim, "run", *park,
                 "--mqtt-url", self.mosquitto.url,
+                "--credentials-file", str(self.accounts.credentials_file),
                 "--interval", str(a.interval),
                 "--speed", str(a.speed),
                 *(["--sim-start", a.sim_start] if a.sim_start else []),
@@ -181,7 +195,7 @@ class Stack:
         lines = [
             "hosiery-stack is running; Ctrl-C stops it.",
             f"  state and logs   {self.root}",
-            f"  MQTT broker      {self.mosquitto.url}",
+            f"  MQTT broker      {self.mosquitto.url}  (accounts in {self.accounts.directory})",
             f"  InfluxDB         {self.influx.url}  (database {db})",
             f"  collector        http://127.0.0.1:{self.http_port}/metrics  /healthz",
         ]

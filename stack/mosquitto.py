@@ -7,6 +7,21 @@ from stack.process import ServerProcess, find_binary, free_port, port_open
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRODUCT_CONF = REPO_ROOT / "config" / "mosquitto" / "hosiery.conf"
+DOCKER_CONF = REPO_ROOT / "config" / "mosquitto" / "docker.conf"
+AUTH_KEYS = ("allow_anonymous", "password_file", "acl_file", "use_username_as_clientid")
+
+
+def auth_conf(auth_dir: Path) -> str:
+    """docker.conf's account lines (no anonymous clients, password file, ACL, client ids bound
+    to user names), with the account files in ``auth_dir``: for after a ``listener`` line."""
+    lines = [
+        line.replace("/mosquitto/auth", str(auth_dir))
+        for line in DOCKER_CONF.read_text().splitlines()
+        if line.split(" ", 1)[0] in AUTH_KEYS
+    ]
+    if len(lines) != len(AUTH_KEYS):
+        raise ValueError(f"{DOCKER_CONF} lacks one of {', '.join(AUTH_KEYS)}")
+    return "\n".join(lines)
 
 
 class MosquittoServer(ServerProcess):

@@ -10,13 +10,12 @@ import orjson
 import pytest
 
 from stack import InfluxServer, MosquittoServer
-from stack.mosquitto import REPO_ROOT
+from stack.mosquitto import REPO_ROOT, auth_conf
 from stack.process import free_port, port_open, wait_until
 from tests.support.broker_auth import (
     COLLECTOR,
     COLLECTOR_PASSWORD,
     Accounts,
-    auth_conf,
     publish,
     session,
     tls_conf,

@@ -18,23 +18,9 @@ from stack import MosquittoServer
 from stack.mosquitto import REPO_ROOT
 from stack.process import wait_until
 
-DOCKER_CONF = REPO_ROOT / "config" / "mosquitto" / "docker.conf"
 TLS_CONF = REPO_ROOT / "config" / "mosquitto" / "tls.conf"
 COLLECTOR = "hosiery-collector"
 COLLECTOR_PASSWORD = "collector-secret"  # noqa: S105 - a test account
-
-
-def auth_conf(auth_dir: Path) -> str:
-    """docker.conf's authentication lines (accounts, client ids bound to them), with the account
-    files in ``auth_dir``; they follow the test broker's listener line."""
-    keys = ("allow_anonymous", "password_file", "acl_file", "use_username_as_clientid")
-    lines = [
-        line.replace("/mosquitto/auth", str(auth_dir))
-        for line in DOCKER_CONF.read_text().splitlines()
-        if line.split(" ", 1)[0] in keys
-    ]
-    assert len(lines) == len(keys), lines
-    return "\n".join(lines)
 
 
 def tls_conf(certs: Path, port: int) -> str:
