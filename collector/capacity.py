@@ -203,7 +203,6 @@ class CapacityWriter:
             config.model_copy(update={"retention_policy": LONG_POLICY}),
             schema=schema,
             create_schema=create_schema,
-            stop=self.stop_event,
         )
         self.rounds = 0
         self._thread: threading.Thread | None = None

@@ -8,12 +8,14 @@ CollectorError
  +-- TimeSpecError                a time given on the command line is not a time
  +-- InfluxError                  InfluxDB refused a request or answered something unexpected
       +-- InfluxUnreachableError  no connection to InfluxDB, or no answer in time
+      +-- InfluxBusyError         InfluxDB answered 5xx or 429: worth trying again later
       +-- InfluxAuthError         credentials wrong or missing, or lacking a privilege (401, 403)
       +-- InfluxSchemaError       database or retention policy missing and not creatable,
       |                           or a schema statement failed
       +-- InfluxQueryError        a query was refused or returned an error
-      +-- WriteAbortedError       stop was requested while a write was being retried;
-                                  the batch is not durably written and must not be acknowledged
+      +-- WriteAbortedError       stop was requested while a write was being retried
+                                  (collector.retry); the batch is not durably written and
+                                  must not be acknowledged
  +-- MqttError                    the MQTT broker cannot be used (raised at start-up only;
       |                           later connection losses are handled by reconnecting)
       +-- MqttUnavailableError    no connection to the broker, or no answer in time
@@ -44,6 +46,14 @@ class InfluxError(CollectorError):
 
 class InfluxUnreachableError(InfluxError):
     """No connection to InfluxDB, or no answer within the timeout."""
+
+
+class InfluxBusyError(InfluxError):
+    """InfluxDB answered 5xx or 429; ``retry_after`` is its ``Retry-After`` in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InfluxAuthError(InfluxError):

@@ -68,7 +68,12 @@ class CollectorMetrics:
         )
         self.write_retries = Counter(
             f"{p}_write_retries",
-            "Failed InfluxDB write attempts that were retried",
+            "Failed durable write attempts (InfluxDB, then the state journal) that were retried",
+            registry=registry,
+        )
+        self.notices_skipped = Counter(
+            f"{p}_rejection_notices_skipped",
+            "Rejections not republished on hosiery/v1/_rejected (rate limit); all are stored",
             registry=registry,
         )
         self.lines_dropped_by_influx = Counter(

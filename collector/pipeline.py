@@ -5,9 +5,10 @@ Two threads besides paho's network thread:
 * the **worker** drains deliveries from the source, validates them, accounts accepted readings
   in the ledger, formats line protocol, and hands full batches (by size, or every
   ``flush_interval``) to the writer through a small bounded queue;
-* the **writer** writes each batch to InfluxDB (retrying until it succeeds), appends its accepted
-  readings to the journal, and only then acknowledges its messages to the broker, in arrival
-  order.
+* the **writer** writes each batch to InfluxDB, appends its accepted readings to the journal, and
+  only then acknowledges its messages to the broker, in arrival order. Both steps run through one
+  :class:`~collector.retry.Retrier` (the pipeline owns the retry policy; the writers make one
+  attempt each), which also tells the health check since when a step has been failing.
 
 Backpressure: when InfluxDB is down the writer keeps retrying, the batch queue fills, the worker
 blocks on it and stops draining, acknowledgements stop, and the broker stops sending once the
@@ -27,18 +28,22 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import Ledger, Verdict
+from collector.admission import Admission
 from collector.errors import CollectorError, WriteAbortedError
+from collector.health import INFLUX_STEP, JOURNAL_STEP
 from collector.journal import Journal
 from collector.lines import (
     encode_payload,
     gateway_line,
     pairs_correction_line,
+    printable,
     production_line,
     production_time_ns,
     rejected_line,
 )
 from collector.logs import RateLimit
 from collector.metrics import CollectorMetrics
+from collector.retry import Backoff, Failure, Retrier
 from collector.source import Delivery
 from collector.validate import Reading, Reason, Rejection, Status, Validator
 from contract import REJECTED_TOPIC
@@ -117,9 +122,11 @@ class Pipeline:
         flush_interval: float = 1.0,
         checkpoint_interval: float = 300.0,
         observers: Sequence[Observer] = (),
+        admission: Admission | None = None,
+        notices_per_minute: int = 600,
         clock: Callable[[], int] = time.time_ns,
         log: FilteringBoundLogger | None = None,
-        retry_delay: float = 1.0,
+        backoff: Backoff | None = None,
         abandon: threading.Event | None = None,
         tick_interval: float = 0.25,
         linger: float = 0.02,
@@ -137,20 +144,33 @@ class Pipeline:
         self.observers = tuple(observers)
         self.clock = clock
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.pipeline")
-        self.retry_delay = retry_delay
         self.tick_interval = tick_interval
         self.linger = linger
         self.linger_below = linger_below
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
+        self._retrier = Retrier(
+            retry_on=(CollectorError, OSError),
+            backoff=backoff,
+            abandon=self._abandon,
+            on_failure=self._on_write_failure,
+        )
+        self._step = ""
         self._worker: threading.Thread | None = None
         self._writer: threading.Thread | None = None
         self._reject_log = RateLimit(burst=10, period=60.0)
+        self._notices = RateLimit(burst=notices_per_minute, period=60.0)
+        self.admission = admission or Admission(
+            max_machines=100_000, unregistered=0, tracked=ledger.machines()
+        )
         self._last_rejected_ns = 0
         self._pending = 0
         self.last_write_ok_ns = 0
-        self.write_failing_since_ns = 0
+        self.write_started_ns = 0
+        """Wall time at which the write of the current batch began (0: the writer is idle)."""
+        self.failing_since_ns: dict[str, int] = {}
+        """Step (INFLUX_STEP, JOURNAL_STEP) -> wall time its failing attempts began."""
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -327,6 +347,12 @@ class Pipeline:
         self, delivery: Delivery, reading: Reading, batch: Batch, now_ns: int, now_ms: int
     ) -> None:
         enterprise, machine, data = reading
+        if (enterprise, machine) not in self.ledger:
+            refused = self.admission.admit(enterprise, machine)
+            if refused is not None:
+                rejection = Rejection(Reason.TOO_MANY_MACHINES, refused)
+                self._reject(delivery, rejection, batch, now_ns)
+                return
         outcome = self.ledger.apply(
             enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total
         )
@@ -400,12 +426,31 @@ class Pipeline:
         batch.lines.append(
             rejected_line(reason, delivery.topic, rejection.detail, delivery.payload, time_ns)
         )
+        # The stored line keeps every rejection; the MQTT notices are rate-limited, so that a
+        # flood of bad input cannot queue without bound in the outgoing session.
+        notice_allowed, _skipped = self._notices.allow("notice", now_ns / 1e9)
+        if notice_allowed:
+            self._notify(delivery, rejection)
+        else:
+            batch.tally["notice_skipped"] += 1
+        allowed, suppressed = self._reject_log.allow(reason, now_ns / 1e9)
+        if allowed:
+            self.log.warning(
+                "message rejected",
+                reason=reason,
+                detail=rejection.detail,
+                topic=delivery.topic[:200],
+                suppressed_since_last=suppressed,
+            )
+
+    def _notify(self, delivery: Delivery, rejection: Rejection) -> None:
+        """Republish a rejection on ``hosiery/v1/_rejected`` (topic and detail cut short)."""
         text, encoding = encode_payload(delivery.payload)
         notice = orjson.dumps(
             {
-                "reason": reason,
-                "detail": rejection.detail,
-                "topic": delivery.topic,
+                "reason": rejection.reason.value,
+                "detail": printable(rejection.detail),
+                "topic": printable(delivery.topic),
                 "payload": text,
                 "payload_encoding": encoding,
                 "payload_size": len(delivery.payload),
@@ -416,15 +461,6 @@ class Pipeline:
             self.source.publish(REJECTED_TOPIC, notice, 1)
         except (RuntimeError, ValueError, OSError) as exc:
             self.log.warning("cannot republish a rejected message", error=str(exc))
-        allowed, suppressed = self._reject_log.allow(reason, now_ns / 1e9)
-        if allowed:
-            self.log.warning(
-                "message rejected",
-                reason=reason,
-                detail=rejection.detail,
-                topic=delivery.topic[:200],
-                suppressed_since_last=suppressed,
-            )
 
     # ------------------------------------------------------------------ writer
 
@@ -441,13 +477,20 @@ class Pipeline:
 
     def _write_batch(self, batch: Batch) -> bool:
         started = time.monotonic()
-        body = "\n".join(batch.lines).encode()
-        if body and not self._durable(lambda: self._influx(body), "InfluxDB write"):
-            return False
-        if batch.readings and not self._durable(lambda: self.journal.append(body), "journal"):
-            return False
+        self.write_started_ns = self.clock()
+        try:
+            body = "\n".join(batch.lines).encode()
+            if body and not self._durable(lambda: self._influx(body), INFLUX_STEP):
+                return False
+            if batch.readings and not self._durable(
+                lambda: self.journal.append(body), JOURNAL_STEP
+            ):
+                return False
+        finally:
+            self.write_started_ns = 0
         self.source.ack_many(batch.deliveries)
         self._pending -= len(batch.deliveries)
+        self.last_write_ok_ns = self.clock()
         self._record(batch, time.monotonic() - started)
         return True
 
@@ -462,27 +505,32 @@ class Pipeline:
                 error=str(getattr(result, "error", "")),
             )
 
-    def _durable(self, action: Callable[[], None], what: str) -> bool:
-        """Run ``action`` until it succeeds; False if shutdown gave up first."""
-        failing_since = 0.0
-        while True:
-            try:
-                action()
-            except WriteAbortedError:
-                return False
-            except CollectorError as exc:
-                now = time.monotonic()
-                if not failing_since:
-                    failing_since = now
-                    self.write_failing_since_ns = self.clock()
-                self.metrics.batches.labels("retry").inc()
-                self.log.warning("durable write failed; retrying", step=what, error=str(exc))
-                if self._abandon.wait(self.retry_delay):
-                    return False
-                continue
-            self.write_failing_since_ns = 0
-            self.last_write_ok_ns = self.clock()
-            return True
+    def _durable(self, action: Callable[[], None], step: str) -> bool:
+        """Run ``action`` through the retrier until it succeeds; False if shutdown gave up."""
+        self._step = step
+        try:
+            self._retrier.run(action, step)
+        except WriteAbortedError:
+            return False
+        finally:
+            self.failing_since_ns.pop(step, None)
+        return True
+
+    def _on_write_failure(self, failure: Failure) -> None:
+        step = self._step
+        if failure.attempt == 1:
+            # Failing since the first failed attempt began: a hung server counts from the hang.
+            ago_ns = int((time.monotonic() - failure.since) * 1e9)
+            self.failing_since_ns[step] = self.clock() - ago_ns
+        self.metrics.write_retries.inc()
+        if failure.attempt == 1 or failure.attempt % 10 == 0:
+            self.log.warning(
+                "durable write failed; retrying",
+                step=step,
+                attempt=failure.attempt,
+                delay=round(failure.delay, 2),
+                error=str(failure.error),
+            )
 
     def _record(self, batch: Batch, seconds: float) -> None:
         m = self.metrics
@@ -501,6 +549,7 @@ class Pipeline:
         m.corrections.inc(tally["correction"])
         m.statuses.inc(tally["status"])
         m.ignored.inc(tally["ignored"])
+        m.notices_skipped.inc(tally["notice_skipped"])
         m.machines.set(len(self.ledger))
         m.buffer_depth.set(self._pending)
         if batch.newest_ts:

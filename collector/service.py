@@ -9,21 +9,21 @@ from prometheus_client import CollectorRegistry
 from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import Ledger
+from collector.admission import Admission
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
 from collector.capacity import CapacityWriter, open_capacity
 from collector.durations import influx_duration
+from collector.health import HealthState, assess
 from collector.http import MonitoringServer
 from collector.journal import Journal
 from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
 from collector.schema import default_schema
 from collector.settings import CollectorSettings
-from collector.sink import InfluxConfig, InfluxSink, RetryEvent, ensure_schema, make_client
+from collector.sink import InfluxConfig, InfluxSink, ensure_schema, make_client
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
-
-UNHEALTHY_AFTER_S = 60.0
 
 
 def client_id(settings: CollectorSettings) -> str:
@@ -89,8 +89,6 @@ class Collector:
             self.http_client,
             schema=self.schema,
             create_schema=settings.create_database,
-            stop=self.abandon,
-            on_retry=self._on_retry,
         )
         self.source = MqttSource(mqtt_config(settings))
         self.registry.register(SourceMetrics(self.source.stats))
@@ -99,16 +97,7 @@ class Collector:
         self.capacity: CapacityWriter | None = None
         self.http: MonitoringServer | None = None
         self._started = False
-
-    def _on_retry(self, event: RetryEvent) -> None:
-        self.metrics.write_retries.inc()
-        if event.attempt == 1 or event.attempt % 10 == 0:
-            self.log.warning(
-                "InfluxDB write failed; retrying",
-                attempt=event.attempt,
-                delay=round(event.delay, 2),
-                reason=event.reason,
-            )
+        self._started_ns = 0
 
     def start(self) -> None:
         """Open the state, set up InfluxDB, connect to the broker, start the threads.
@@ -140,6 +129,14 @@ class Collector:
             if self.capacity is not None:
                 self.capacity.start()
             self.http = MonitoringServer(s.http_host, s.http_port, self.registry, self.health)
+            registered = None
+            if files is not None and files.registry is not None:
+                registry_of = files
+
+                def registered(enterprise: str, machine: str) -> bool:
+                    known = registry_of.registry
+                    return known is not None and machine in known.enterprises.get(enterprise, {})
+
             self.pipeline = Pipeline(
                 source=self.source,
                 sink=self.sink,
@@ -153,6 +150,12 @@ class Collector:
                 flush_interval=s.flush_interval,
                 checkpoint_interval=s.checkpoint_interval,
                 observers=observers,
+                admission=Admission(
+                    max_machines=s.max_machines,
+                    unregistered=s.unregistered_machines,
+                    registered=registered,
+                    tracked=ledger.machines(),
+                ),
                 abandon=self.abandon,
                 log=self.log,
             )
@@ -169,6 +172,7 @@ class Collector:
             self._close()
             raise
         self._started = True
+        self._started_ns = time.time_ns()
         self.metrics.machines.set(len(ledger))
         self.log.info(
             "collector started",
@@ -181,19 +185,18 @@ class Collector:
         )
 
     def health(self) -> tuple[bool, dict[str, object]]:
+        """``/healthz``: see :func:`collector.health.assess`."""
         pipeline = self.pipeline
-        connected = self.source.connected
-        failing_since = pipeline.write_failing_since_ns if pipeline else 0
-        failing_for = (time.time_ns() - failing_since) / 1e9 if failing_since else 0.0
         stats = self.source.stats()
-        alive = pipeline is not None and pipeline.failed is None
-        ok = alive and failing_for < UNHEALTHY_AFTER_S and connected
-        return ok, {
-            "mqtt_connected": connected,
-            "influxdb_failing_for_s": round(failing_for, 1),
-            "buffered": (pipeline.buffered if pipeline else 0) + stats.intake_depth,
-            "pipeline_alive": alive,
-        }
+        state = HealthState(
+            connected=self.source.connected,
+            alive=pipeline is not None and pipeline.failed is None,
+            failing_since_ns=dict(pipeline.failing_since_ns) if pipeline else {},
+            write_started_ns=pipeline.write_started_ns if pipeline else 0,
+            progress_ns=max(pipeline.last_write_ok_ns if pipeline else 0, self._started_ns),
+            waiting=(pipeline.buffered if pipeline else 0) + stats.intake_depth,
+        )
+        return assess(state, time.time_ns(), self.settings.unhealthy_after)
 
     def stop(self) -> bool:
         """Stop intake, write and acknowledge what is buffered, disconnect.

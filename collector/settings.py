@@ -88,11 +88,29 @@ class CollectorSettings(BaseSettings):
     reorder_window: int = Field(
         8, ge=1, le=1000, description="readings per boot kept for reordering"
     )
+    max_machines: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="machines tracked at most; readings of further new machines are rejected",
+    )
+    unregistered_machines: int = Field(
+        1000,
+        ge=0,
+        description="with --registry: machines outside the registry that are tracked at most",
+    )
     max_future: Duration = Field(300.0, description="reject readings this far ahead of now")
     max_age: Duration = Field(7 * 86400.0, description="reject readings older than this")
     http_host: str = Field("127.0.0.1", description="address of /metrics and /healthz")
     http_port: int = Field(
         9108, ge=0, le=65535, description="port of /metrics and /healthz (0: any)"
+    )
+    unhealthy_after: Duration = Field(
+        60.0,
+        description=(
+            "/healthz fails once InfluxDB or the journal has been failing, a write has hung, or "
+            "ingest has stalled with messages waiting, this long"
+        ),
     )
     log_format: Literal["json", "console"] = Field("console", description="log line format")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
@@ -155,7 +173,12 @@ class CollectorSettings(BaseSettings):
         return value
 
     @field_validator(
-        "idle_after", "fault_after", "offline_after", "summary_interval", "webhook_timeout"
+        "idle_after",
+        "fault_after",
+        "offline_after",
+        "summary_interval",
+        "webhook_timeout",
+        "unhealthy_after",
     )
     @classmethod
     def _positive(cls, value: float | None) -> float | None:

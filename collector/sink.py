@@ -1,28 +1,27 @@
 """Writing line protocol to InfluxDB's v1 ``/write`` API, and setting up the database.
 
-:class:`InfluxSink` sends one batch per :meth:`InfluxSink.write` call and keeps no buffer of its
-own: the pipeline batches, the sink delivers or says exactly why it could not.
+:class:`InfluxSink` sends one batch per :meth:`InfluxSink.write` call, makes one attempt and
+keeps no buffer and no retry of its own: the caller (the pipeline, through
+:class:`collector.retry.Retrier`) retries, as Telegraf's running output does.
 
 * 2xx: every line is written.
-* Connection errors, timeouts, 5xx and 429: retried with capped, jittered exponential backoff
-  until the batch is written or the stop event is set; then :class:`WriteAbortedError` is raised
-  and the batch must not be acknowledged. Retrying is safe because a point written twice
-  overwrites itself (see ``docs/schema.md``), even when a timed-out request did get through.
+* Connection errors and timeouts raise :class:`InfluxUnreachableError`; 5xx and 429 raise
+  :class:`InfluxBusyError` (with the server's ``Retry-After``). Retrying is safe because a
+  point written twice overwrites itself (see ``docs/schema.md``), even when a timed-out request
+  did get through.
 * 400 ``partial write``: the good lines are written; the dropped ones are counted from the
   server's message and reported in :attr:`WriteResult.dropped_lines`. 400 without ``partial
   write`` (and any other 4xx not listed here): every line is dropped. Sending them again cannot
   succeed, so these are results, not exceptions.
 * 404 (database not found) or 500 ``retention policy not found``: the schema is created once,
-  then the write is retried; a second miss raises :class:`InfluxSchemaError`.
+  then the write is made again at once; a second miss raises :class:`InfluxSchemaError`.
 * 413 (body too large): the batch is split in halves, each written (and split) on its own.
 * 401 and 403: :class:`InfluxAuthError`.
 """
 
 import base64
 import gzip
-import random
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -33,11 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from collector.errors import (
     InfluxAuthError,
+    InfluxBusyError,
     InfluxError,
     InfluxQueryError,
     InfluxSchemaError,
     InfluxUnreachableError,
-    WriteAbortedError,
 )
 from collector.schema import (
     RAW,
@@ -106,26 +105,6 @@ class InfluxConfig(BaseModel):
         return "anonymous access"
 
 
-class Backoff(NamedTuple):
-    """Delays between attempts: ``initial * multiplier**(n-1)``, capped, then jittered.
-
-    The jitter takes the delay down by up to ``jitter`` of itself, so writers that failed
-    together do not retry together. A ``Retry-After`` answer (429, 503) is honoured up to
-    ``max_retry_after`` seconds.
-    """
-
-    initial: float = 0.1
-    maximum: float = 10.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-    max_retry_after: float = 60.0
-
-    def delay(self, failures: int, rand: float) -> float:
-        """Seconds to wait after the ``failures``-th failure in a row; ``rand`` is in [0, 1)."""
-        base = min(self.maximum, self.initial * self.multiplier ** min(failures - 1, 64))
-        return base * (1.0 - self.jitter * rand)
-
-
 class WriteResult(NamedTuple):
     """What one :meth:`InfluxSink.write` did. ``lines - dropped_lines`` lines are written."""
 
@@ -143,14 +122,6 @@ class WriteResult(NamedTuple):
     @property
     def written(self) -> int:
         return self.lines - self.dropped_lines
-
-
-class RetryEvent(NamedTuple):
-    """Reported to ``on_retry`` after each failed attempt, before waiting ``delay`` seconds."""
-
-    attempt: int
-    delay: float
-    reason: str
 
 
 def make_client(config: InfluxConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
@@ -313,6 +284,7 @@ class _Retry(NamedTuple):
     reason: str
     retry_after: float | None = None
     at_once: bool = False
+    busy: bool = False
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -325,10 +297,8 @@ class InfluxSink:
 
     ``client`` is used as given (the caller closes it); without one the sink makes and owns one.
     ``schema`` is what is created when the database or policy is missing (default: the database
-    with ``raw``; ``create_schema=False`` raises :class:`InfluxSchemaError` instead). ``stop``
-    interrupts retrying; ``sleep``, ``clock`` and ``rand`` replace time and randomness in tests.
-    ``on_retry`` is called after every failed attempt (logs, metrics).
-    Thread-safe: a sink holds no state between calls.
+    with ``raw``; ``create_schema=False`` raises :class:`InfluxSchemaError` instead); ``clock``
+    times the writes. Thread-safe: a sink holds no state between calls.
     """
 
     def __init__(
@@ -338,12 +308,7 @@ class InfluxSink:
         *,
         schema: Schema | None = None,
         create_schema: bool = True,
-        backoff: Backoff | None = None,
-        stop: threading.Event | None = None,
-        sleep: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         self.config = config
         self.schema = schema or default_schema(config.database)
@@ -355,12 +320,7 @@ class InfluxSink:
         self.create_schema = create_schema
         self._owns_client = client is None
         self._client = make_client(config) if client is None else client
-        self.backoff = backoff or Backoff()
-        self.stop = stop or threading.Event()
-        self._sleep = sleep or self.stop.wait
         self._clock = clock
-        self._rand = rand
-        self._on_retry = on_retry
         self._url = f"{config.url}/write"
         params = {"db": config.database, "precision": "ns"}
         if config.retention_policy is not None:
@@ -391,9 +351,9 @@ class InfluxSink:
 
         (A body's lines are counted by its newlines, so it should hold no blank lines.)
 
-        Returns once every line is written or refused for good; raises
-        :class:`WriteAbortedError` (stop requested), :class:`InfluxAuthError` or
-        :class:`InfluxSchemaError`, and then nothing may be acknowledged.
+        Returns once every line is written or refused for good. Raises
+        :class:`InfluxUnreachableError` or :class:`InfluxBusyError` (worth retrying),
+        :class:`InfluxAuthError` or :class:`InfluxSchemaError`; then nothing may be acknowledged.
         """
         started = self._clock()
         if isinstance(lines, bytes):
@@ -409,27 +369,18 @@ class InfluxSink:
 
     def _send(self, body: bytes, count: int, progress: _Progress) -> tuple[int, str | None]:
         content = gzip.compress(body, compresslevel=1) if self.config.gzip else body
-        failures = 0
         while True:
             progress.attempts += 1
             outcome = self._attempt(content, body, count, progress)
             if not isinstance(outcome, _Retry):
                 return outcome
-            if outcome.at_once:
-                continue
-            failures += 1
-            delay = self.backoff.delay(failures, self._rand())
-            if outcome.retry_after is not None:
-                delay = min(max(delay, outcome.retry_after), self.backoff.max_retry_after)
-            for check in (True, False):
-                if self.stop.is_set():
-                    raise WriteAbortedError(
-                        f"stopped while retrying a write to InfluxDB: {outcome.reason}"
+            if not outcome.at_once:
+                if outcome.busy:
+                    raise InfluxBusyError(
+                        f"InfluxDB at {self.config.url} is busy: {outcome.reason}",
+                        outcome.retry_after,
                     )
-                if check:
-                    if self._on_retry is not None:
-                        self._on_retry(RetryEvent(progress.attempts, delay, outcome.reason))
-                    self._sleep(delay)
+                raise InfluxUnreachableError(outcome.reason)
 
     def _attempt(
         self, content: bytes, body: bytes, count: int, progress: _Progress
@@ -459,7 +410,7 @@ class InfluxSink:
         if status == 404 or (status >= 500 and "retention policy not found" in message):
             return self._set_up_schema(progress, reason)
         if status == 429 or status >= 500:
-            return _Retry(reason, _retry_after(response))
+            return _Retry(reason, _retry_after(response), busy=True)
         if 400 <= status < 500:
             return dropped_lines(raw, count), reason
         raise InfluxError(f"unexpected answer from {self._url}: {reason}")

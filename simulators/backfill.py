@@ -31,12 +31,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 from pydantic import ValidationError
 
 from collector.capacity import ParkCapacity, capacity_lines
-from collector.errors import CollectorError
+from collector.errors import CollectorError, InfluxBusyError, InfluxUnreachableError
+from collector.retry import Retrier
 from collector.rollups import (
     ENTERPRISE_1D,
     ENTERPRISE_1H,
@@ -354,6 +356,8 @@ class Backfill:
         self.offset = round(calendar.utc_offset_hours * HOUR)
         self.calendars = {s.name: WorkCalendar(s, calendar) for s in config.params.shifts}
         self.client = make_client(config.influx, transport)
+        # A busy or briefly unreachable server is waited for (until Ctrl-C), not fatal.
+        self._retrier = Retrier(retry_on=(InfluxUnreachableError, InfluxBusyError))
         self.summary = BackfillSummary(self.start, self.end, len(self.park.machines))
         self._clock = clock
         self._progress = progress or (lambda _line: None)
@@ -381,7 +385,7 @@ class Backfill:
                 for batch in _batches(lines):
                     while len(pending) >= WRITERS:
                         written += pending.popleft().result().written
-                    pending.append(pool.submit(sink.write, batch))
+                    pending.append(pool.submit(self._retrier.run, partial(sink.write, batch)))
                 while pending:
                     written += pending.popleft().result().written
             finally:

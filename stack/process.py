@@ -2,6 +2,7 @@
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -129,6 +130,16 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): its sockets stay open and nothing answers, as in a hang."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def log_tail(self, lines: int = 20) -> str:
         return log_tail(self.log_path, lines)

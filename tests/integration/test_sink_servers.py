@@ -8,14 +8,18 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from collector.errors import InfluxAuthError, WriteAbortedError
+from collector.errors import (
+    InfluxAuthError,
+    InfluxBusyError,
+    InfluxUnreachableError,
+    WriteAbortedError,
+)
 from collector.lines import production_line
+from collector.retry import Backoff, Failure, Retrier
 from collector.schema import default_schema
 from collector.sink import (
-    Backoff,
     InfluxConfig,
     InfluxSink,
-    RetryEvent,
     WriteResult,
     ensure_schema,
     query,
@@ -26,6 +30,7 @@ from stack.process import free_port, wait_until
 pytestmark = pytest.mark.integration
 
 FAST = Backoff(initial=0.05, maximum=0.5)
+TRANSIENT = (InfluxUnreachableError, InfluxBusyError)
 
 
 def now_ms() -> int:
@@ -33,18 +38,20 @@ def now_ms() -> int:
 
 
 class Writer(threading.Thread):
-    """Runs one ``sink.write`` in a thread and keeps its result or exception."""
+    """Runs one ``sink.write`` through the pipeline's retry policy in a thread and keeps its
+    result or exception."""
 
-    def __init__(self, sink: InfluxSink, lines: list[str]) -> None:
+    def __init__(self, sink: InfluxSink, lines: list[str], retrier: Retrier) -> None:
         super().__init__(daemon=True)
         self.sink = sink
         self.lines = lines
+        self.retrier = retrier
         self.result: WriteResult | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.result = self.sink.write(self.lines)
+            self.result = self.retrier.run(lambda: self.sink.write(self.lines))
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             self.error = exc
 
@@ -56,12 +63,12 @@ def test_a_write_retries_until_the_server_is_back(
     config = InfluxConfig(url=server.url)
     ts = now_ms()
     lines = [production_line("e", "m", ts, s, "b", 1, s, "running", None, None) for s in range(50)]
-    retries: list[RetryEvent] = []
+    retries: list[Failure] = []
+    retrier = Retrier(retry_on=TRANSIENT, backoff=FAST, on_failure=retries.append)
     with httpx.Client() as client:
         ensure_schema(client, config, default_schema())
         server.stop()
-        sink = InfluxSink(config, client, backoff=FAST, on_retry=retries.append)
-        writer = Writer(sink, lines)
+        writer = Writer(InfluxSink(config, client), lines, retrier)
         writer.start()
         wait_until(lambda: len(retries) >= 2, 30, what="the sink to report failed attempts")
         assert writer.is_alive()
@@ -71,8 +78,8 @@ def test_a_write_retries_until_the_server_is_back(
         assert writer.error is None
         assert writer.result is not None
         assert (writer.result.written, writer.result.dropped_lines) == (50, 0)
-        assert writer.result.attempts == len(retries) + 1
-        assert "cannot reach InfluxDB" in retries[0].reason
+        assert writer.result.attempts == 1
+        assert "cannot reach InfluxDB" in str(retries[0].error)
         rows = query(
             client,
             config,
@@ -85,10 +92,10 @@ def test_a_write_retries_until_the_server_is_back(
 def test_stop_ends_the_retries_and_the_batch_is_not_written() -> None:
     stop = threading.Event()
     config = InfluxConfig(url=f"http://127.0.0.1:{free_port()}")
-    retries: list[RetryEvent] = []
+    retries: list[Failure] = []
+    retrier = Retrier(retry_on=TRANSIENT, backoff=FAST, abandon=stop, on_failure=retries.append)
     with httpx.Client() as client:
-        sink = InfluxSink(config, client, backoff=FAST, stop=stop, on_retry=retries.append)
-        writer = Writer(sink, ["m v=1i"])
+        writer = Writer(InfluxSink(config, client), ["m v=1i"], retrier)
         writer.start()
         wait_until(lambda: bool(retries), 30, what="a failed attempt")
         stop.set()

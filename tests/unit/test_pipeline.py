@@ -11,10 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collector.accounting import Ledger
+from collector.admission import Admission
 from collector.errors import InfluxUnreachableError
 from collector.journal import Journal
 from collector.metrics import CollectorMetrics
 from collector.pipeline import Pipeline
+from collector.retry import Backoff
 from collector.source import Delivery
 from collector.validate import Validator
 from stack.process import wait_until
@@ -96,7 +98,9 @@ def build(
 
 @pytest.fixture
 def parts(tmp_path: Path) -> Iterator[tuple[FakeSource, FakeSink, Journal, Pipeline]]:
-    source, sink, journal, pipeline = build(tmp_path, checkpoint_interval=3600, retry_delay=0.01)
+    source, sink, journal, pipeline = build(
+        tmp_path, checkpoint_interval=3600, backoff=Backoff(initial=0.01, maximum=0.01)
+    )
     pipeline.start()
     yield source, sink, journal, pipeline
     pipeline.stop(5)
@@ -152,6 +156,67 @@ def test_rejections_are_republished_and_written(
     assert source.published[0][0] == "hosiery/v1/_rejected"
     assert orjson.loads(source.published[0][1])["reason"] == "malformed_json"
     assert any(b"rejected,reason=malformed_json" in body for body in sink.bodies)
+
+
+def test_the_database_failing_shows_from_the_first_failed_write(
+    parts: tuple[FakeSource, FakeSink, Journal, Pipeline],
+) -> None:
+    source, sink, _journal, pipeline = parts
+    sink.failing.set()
+    source.add(*reading("M001", 1, 1))
+    wait_until(lambda: "InfluxDB write" in pipeline.failing_since_ns, 10, what="failing shown")
+    assert pipeline.failing_since_ns["InfluxDB write"] <= time.time_ns()
+    assert pipeline.write_started_ns > 0
+    sink.failing.clear()
+    wait_until(lambda: source.acked == [1], 10, what="acknowledged after recovery")
+    assert pipeline.failing_since_ns == {}
+    assert pipeline.write_started_ns == 0
+
+
+def test_new_machines_beyond_the_bound_are_rejected_not_tracked(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    source, sink, journal, pipeline = build(
+        tmp_path, registry=registry, admission=Admission(max_machines=2, unregistered=0)
+    )
+    pipeline.start()
+    try:
+        for machine in ("M001", "M002", "M003", "M004"):
+            source.add(*reading(machine, 1, 7))
+        source.add(*reading("M001", 2, 9))
+        wait_until(lambda: len(source.acked) == 5, 10, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    assert sorted(pipeline.ledger.machines()) == [("E0001", "M001"), ("E0001", "M002")]
+    reasons = [orjson.loads(payload)["reason"] for _topic, payload in source.published]
+    assert reasons == ["too_many_machines", "too_many_machines"]
+    rejected = "hosiery_collector_messages_rejected_total"
+    assert registry.get_sample_value(rejected, {"reason": "too_many_machines"}) == 2
+    assert sum(body.count(b"rejected,reason=too_many_machines") for body in sink.bodies) == 2
+
+
+def test_rejection_notices_are_rate_limited_and_every_rejection_is_stored(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    source, sink, journal, pipeline = build(
+        tmp_path, registry=registry, notices_per_minute=3, batch_size=100
+    )
+    pipeline.start()
+    try:
+        for i in range(10):
+            source.add(f"hosiery/v1/E0001/{'x' * 5000}{i}/counter", b"{}")
+        wait_until(lambda: len(source.acked) == 10, 10, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    assert len(source.published) == 3
+    notice = orjson.loads(source.published[0][1])
+    assert len(notice["topic"]) <= 1024
+    assert len(notice["detail"]) <= 1024
+    skipped = "hosiery_collector_rejection_notices_skipped_total"
+    assert registry.get_sample_value(skipped) == 7
+    assert sum(body.count(b"rejected,reason=invalid_id") for body in sink.bodies) == 10
 
 
 def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:

@@ -15,18 +15,18 @@ from pydantic import ValidationError
 
 from collector.errors import (
     InfluxAuthError,
+    InfluxBusyError,
     InfluxError,
     InfluxQueryError,
     InfluxSchemaError,
     InfluxUnreachableError,
     WriteAbortedError,
 )
+from collector.retry import Backoff, Failure, Retrier
 from collector.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
 from collector.sink import (
-    Backoff,
     InfluxConfig,
     InfluxSink,
-    RetryEvent,
     WriteResult,
     dropped_lines,
     ensure_schema,
@@ -106,10 +106,11 @@ class Sleeps:
         self.stop = stop
         self.stop_after = stop_after
 
-    def __call__(self, delay: float) -> None:
+    def __call__(self, delay: float) -> bool:
         self.delays.append(delay)
         if self.stop is not None and len(self.delays) >= self.stop_after:
             self.stop.set()
+        return self.stop is not None and self.stop.is_set()
 
 
 @pytest.fixture
@@ -127,9 +128,14 @@ def make_sink(
     config = config or InfluxConfig(url=URL)
     # the fake server knows retention policies, not continuous queries: no rollups here
     kwargs.setdefault("schema", default_schema(config.database, rollups=False))
-    return InfluxSink(
-        config,
-        client,
+    return InfluxSink(config, client, **kwargs)  # type: ignore[arg-type]
+
+
+def retrier(sleeps: Sleeps, stop: threading.Event | None = None, **kwargs: object) -> Retrier:
+    """The pipeline's retry policy over the sink's transient errors, waiting through ``sleeps``."""
+    return Retrier(
+        retry_on=(InfluxUnreachableError, InfluxBusyError),
+        abandon=stop,
         sleep=sleeps,
         rand=lambda: 0.0,
         **kwargs,  # type: ignore[arg-type]
@@ -188,9 +194,31 @@ def test_basic_auth_for_a_user_and_token_auth_for_a_token(sleeps: Sleeps) -> Non
     assert fake.write_requests[-1].headers["authorization"] == "Token tok"
 
 
-def test_connection_errors_timeouts_5xx_and_429_are_retried_with_growing_delays(
+def test_one_write_is_one_attempt_and_transient_failures_raise_retryable_errors(
     sleeps: Sleeps,
 ) -> None:
+    fake = FakeInflux(
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        error(500, "engine: cache-max-memory-size exceeded"),
+        error(429, "too many requests", {"Retry-After": "7"}),
+    )
+    sink = make_sink(fake, sleeps)
+    with pytest.raises(InfluxUnreachableError, match="cannot reach InfluxDB at http://influx"):
+        sink.write(LINES)
+    with pytest.raises(InfluxUnreachableError, match="no answer in time"):
+        sink.write(LINES)
+    with pytest.raises(InfluxBusyError, match="HTTP 500: engine: cache-max") as busy:
+        sink.write(LINES)
+    assert busy.value.retry_after is None
+    with pytest.raises(InfluxBusyError, match="HTTP 429: too many requests") as busy:
+        sink.write(LINES)
+    assert busy.value.retry_after == 7.0
+    assert len(fake.write_requests) == 4
+    assert sleeps.delays == []
+
+
+def test_the_retrier_retries_transient_failures_with_growing_delays(sleeps: Sleeps) -> None:
     fake = FakeInflux(
         httpx.ConnectError("refused"),
         httpx.ReadTimeout("slow"),
@@ -199,18 +227,18 @@ def test_connection_errors_timeouts_5xx_and_429_are_retried_with_growing_delays(
         error(429, "too many requests"),
         httpx.RemoteProtocolError("server disconnected"),
     )
-    events: list[RetryEvent] = []
-    clock = iter(range(100))
-    result = make_sink(fake, sleeps, on_retry=events.append, clock=lambda: next(clock)).write(LINES)
-    assert (result.attempts, result.dropped_lines, result.error) == (7, 0, None)
-    assert result.seconds == 1
+    failures: list[Failure] = []
+    sink = make_sink(fake, sleeps)
+    result = retrier(sleeps, on_failure=failures.append).run(lambda: sink.write(LINES))
+    assert (result.attempts, result.dropped_lines, result.error) == (1, 0, None)
     assert sleeps.delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2])
-    assert [e.attempt for e in events] == [1, 2, 3, 4, 5, 6]
-    assert [e.delay for e in events] == sleeps.delays
-    assert "cannot reach InfluxDB at http://influx.test:8086" in events[0].reason
-    assert "no answer in time" in events[1].reason
-    assert events[2].reason == "HTTP 500: engine: cache-max-memory-size exceeded"
-    assert events[4].reason == "HTTP 429: too many requests"
+    assert [f.attempt for f in failures] == [1, 2, 3, 4, 5, 6]
+    assert [f.delay for f in failures] == sleeps.delays
+    assert len({f.since for f in failures}) == 1
+    assert "cannot reach InfluxDB at http://influx.test:8086" in str(failures[0].error)
+    assert "no answer in time" in str(failures[1].error)
+    assert "HTTP 500: engine: cache-max-memory-size exceeded" in str(failures[2].error)
+    assert "HTTP 429: too many requests" in str(failures[4].error)
     assert len(fake.bodies) == 7
     assert set(fake.bodies) == {b"m v=1i 1\nm v=2i 2\nm v=3i 3"}
 
@@ -227,41 +255,52 @@ def test_retry_after_is_honoured_up_to_a_limit(sleeps: Sleeps) -> None:
         error(429, "slow down", {"Retry-After": "7"}),
         error(503, "busy", {"Retry-After": "3600"}),
     )
-    make_sink(fake, sleeps).write(LINES)
+    sink = make_sink(fake, sleeps)
+    retrier(sleeps).run(lambda: sink.write(LINES))
     assert sleeps.delays == [7.0, 60.0]
+
+
+def test_errors_that_retrying_cannot_fix_are_not_retried(sleeps: Sleeps) -> None:
+    fake = FakeInflux(error(401, "authorization failed"))
+    sink = make_sink(fake, sleeps)
+    with pytest.raises(InfluxAuthError):
+        retrier(sleeps).run(lambda: sink.write(LINES))
+    assert sleeps.delays == []
 
 
 def test_stop_during_retries_raises_and_reports_why() -> None:
     stop = threading.Event()
     sleeps = Sleeps(stop, stop_after=3)
     fake = FakeInflux(*[httpx.ConnectError("refused")] * 100)
-    sink = make_sink(fake, sleeps, stop=stop)
+    sink = make_sink(fake, sleeps)
     with pytest.raises(WriteAbortedError, match=r"stopped while retrying.*cannot reach"):
-        sink.write(LINES)
+        retrier(sleeps, stop).run(lambda: sink.write(LINES))
     assert len(fake.write_requests) == 3
 
 
-def test_a_set_stop_still_allows_the_first_attempt(sleeps: Sleeps) -> None:
+def test_a_set_stop_makes_no_attempt(sleeps: Sleeps) -> None:
     stop = threading.Event()
     stop.set()
     fake = FakeInflux()
-    assert make_sink(fake, sleeps, stop=stop).write(LINES).written == 3
-    fake = FakeInflux(error(500, "boom"))
+    sink = make_sink(fake, sleeps)
     with pytest.raises(WriteAbortedError):
-        make_sink(fake, sleeps, stop=stop).write(LINES)
+        retrier(sleeps, stop).run(lambda: sink.write(LINES))
+    assert fake.write_requests == []
     assert sleeps.delays == []
 
 
 def test_the_default_sleep_wakes_up_when_stop_is_set() -> None:
     stop = threading.Event()
     fake = FakeInflux(*[httpx.ConnectError("refused")] * 100)
-    client = httpx.Client(transport=httpx.MockTransport(fake))
-    slow = Backoff(initial=3600.0, maximum=3600.0)
-    sink = InfluxSink(
-        InfluxConfig(url=URL), client, backoff=slow, stop=stop, on_retry=lambda _: stop.set()
+    sink = make_sink(fake, Sleeps())
+    slow = Retrier(
+        retry_on=(InfluxUnreachableError,),
+        backoff=Backoff(initial=3600.0, maximum=3600.0),
+        abandon=stop,
+        on_failure=lambda _: stop.set(),
     )
     with pytest.raises(WriteAbortedError):
-        sink.write(LINES)
+        slow.run(lambda: sink.write(LINES))
 
 
 PARTIAL = (
