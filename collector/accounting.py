@@ -119,6 +119,14 @@ class Ledger:
     def __len__(self) -> int:
         return len(self._machines)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``(enterprise, machine)`` has state here."""
+        return key in self._machines
+
+    def machines(self) -> list[tuple[str, str]]:
+        """``(enterprise, machine)`` of every machine with state."""
+        return list(self._machines)
+
     def apply(
         self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
     ) -> Outcome:

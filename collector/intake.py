@@ -30,6 +30,7 @@ again (the pipeline then sees redelivered duplicates, never a gap).
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -41,10 +42,25 @@ class Intake(Generic[T]):
     ``put`` and ``drain`` must each be called from a single thread; ``close`` from any thread.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        max_bytes: int | None = None,
+        weigh: Callable[[T], int] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"intake capacity must be at least 1, not {capacity}")
+        if (max_bytes is None) != (weigh is None):
+            raise ValueError("max_bytes and weigh go together")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"intake max_bytes must be at least 1, not {max_bytes}")
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._weigh = weigh
+        # Bytes put and bytes drained, each written by one thread only (no lock needed).
+        self._bytes_in = 0
+        self._bytes_out = 0
         self._items: deque[T] = deque()
         self._ready = threading.Event()
         self._waiting = False
@@ -53,6 +69,18 @@ class Intake(Generic[T]):
         self._closed = False
         self.blocked_puts = 0
         """How many times ``put`` found the intake full and had to wait (for metrics)."""
+
+    @property
+    def bytes(self) -> int:
+        """The weight of the items held (0 without ``weigh``)."""
+        return self._bytes_in - self._bytes_out
+
+    def _full(self) -> bool:
+        items = len(self._items)
+        if items >= self.capacity:
+            return True
+        limit = self.max_bytes
+        return limit is not None and items > 0 and self._bytes_in - self._bytes_out >= limit
 
     def __len__(self) -> int:
         return len(self._items)
@@ -67,13 +95,19 @@ class Intake(Generic[T]):
         return self._waiting
 
     def put(self, item: T) -> None:
-        """Append ``item``; block while the intake is full (see the module docstring).
+        """Append ``item``; block while the intake is full: ``capacity`` items, or (with
+        ``weigh``) ``max_bytes`` of items held before this one (see the module docstring).
 
         After :meth:`close` it never blocks: items are still appended, so nothing that arrives
         during shutdown is dropped on the floor, but nobody is expected to drain them.
         """
         items = self._items
-        if len(items) >= self.capacity and not self._closed:
+        weigh = self._weigh
+        if weigh is not None:
+            self._bytes_in += weigh(item)
+            if self._full() and not self._closed:
+                self._wait_for_room()
+        elif len(items) >= self.capacity and not self._closed:
             self._wait_for_room()
         items.append(item)
         # The worker sets ``_waiting`` before it checks for items, and this runs after the
@@ -86,7 +120,7 @@ class Intake(Generic[T]):
             self.blocked_puts += 1
             self._producer_blocked = True
             try:
-                while len(self._items) >= self.capacity and not self._closed:
+                while self._full() and not self._closed:
                     self._room.wait()
             finally:
                 self._producer_blocked = False
@@ -105,6 +139,9 @@ class Intake(Generic[T]):
             self._wait_for_items(timeout)
         count = min(max_items, len(items))
         batch = [items.popleft() for _ in range(count)]
+        weigh = self._weigh
+        if weigh is not None:
+            self._bytes_out += sum(map(weigh, batch))
         if count and self._producer_blocked:
             with self._room:
                 self._room.notify()

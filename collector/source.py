@@ -104,6 +104,10 @@ class MqttSourceConfig:
     """QoS of the subscription."""
     reconnect_min_delay: int = 1
     reconnect_max_delay: int = 30
+    intake_max_bytes: int = 256 * 1024 * 1024
+    """Bytes (topics and payloads) the intake holds before ``on_message`` blocks: with the
+    count bound, what bounds the collector's memory while InfluxDB is down, whatever the size of
+    the messages (a topic may be 64 KiB)."""
     intake_capacity: int | None = None
     """Deliveries the intake holds before ``on_message`` blocks; default twice
     ``receive_maximum`` (after a reconnect, undrained deliveries of the old connection and the
@@ -136,6 +140,8 @@ class MqttSourceConfig:
                 f"mqtt reconnect delays {self.reconnect_min_delay}..{self.reconnect_max_delay} "
                 "must satisfy 0 < min <= max"
             )
+        if self.intake_max_bytes < 1:
+            raise ValueError(f"intake max bytes {self.intake_max_bytes} is below 1")
         if self.intake_capacity is not None and self.intake_capacity < self.receive_maximum:
             raise ValueError(
                 f"intake capacity {self.intake_capacity} is below the receive maximum "
@@ -207,6 +213,11 @@ def paho_client(config: MqttSourceConfig) -> mqtt.Client:
 ClientFactory = Callable[[MqttSourceConfig], mqtt.Client]
 
 
+def _weight(delivery: Delivery) -> int:
+    """What a delivery costs the intake: its topic and payload."""
+    return len(delivery.topic) + len(delivery.payload)
+
+
 def _describe(exc: OSError) -> str:
     """``ConnectionRefusedError(111, 'Connection refused')`` -> ``connection refused``."""
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -240,7 +251,9 @@ class MqttSource:
             log if log is not None else structlog.get_logger("collector.source")
         )
         self._clock = clock
-        self._intake: Intake[Delivery] = Intake(config.capacity)
+        self._intake: Intake[Delivery] = Intake(
+            config.capacity, max_bytes=config.intake_max_bytes, weigh=_weight
+        )
         self._client: mqtt.Client | None = None
         # Generation bookkeeping: ``_generation`` is written only by the network thread;
         # ``_live_generation`` (None while there is no connection) is read and written under

@@ -34,6 +34,11 @@ class Reason(StrEnum):
     TS_IN_FUTURE = "ts_in_future"
     TS_TOO_OLD = "ts_too_old"
     COUNTER_CONFLICT = "counter_conflict"
+    TOO_MANY_MACHINES = "too_many_machines"
+
+
+MAX_DETAIL_CHARS = 300
+"""A rejection's detail quotes at most this much (a topic may be 64 KiB)."""
 
 
 class Limits(NamedTuple):
@@ -102,16 +107,20 @@ _validate_reading = CounterReading.__pydantic_validator__.validate_json
 
 
 class Validator:
-    """Validates messages; caches parsed topics (a park has a bounded set of them).
+    """Validates messages; caches the parsed topics of valid readings and statuses.
+
+    Only valid topics are cached, and their ids are short (``contract.ids``), so the cache is
+    bounded by ``topic_cache_size`` entries of at most a few hundred bytes each: a flood of
+    unique invalid topics (each up to 64 KiB) costs parsing time, never memory.
 
     ``validate`` runs once per message, so it avoids the costs that matter at tens of thousands
     of messages a second (enum attribute look-ups, NamedTuple constructors); behaviour is the
     plain reading of the code.
     """
 
-    def __init__(self, limits: Limits | None = None, topic_cache_size: int = 200_000) -> None:
+    def __init__(self, limits: Limits | None = None, topic_cache_size: int = 100_000) -> None:
         self.limits = limits or Limits()
-        self._topics: dict[str, TopicRef | Rejection] = {}
+        self._topics: dict[str, TopicRef] = {}
         self._cache_size = topic_cache_size
         self._max_payload = self.limits.max_payload_bytes
         self._max_future = self.limits.max_future_ms
@@ -119,14 +128,18 @@ class Validator:
 
     def _topic(self, topic: str) -> TopicRef | Rejection:
         try:
-            ref: TopicRef | Rejection = parse_topic(topic)
+            ref = parse_topic(topic)
         except TopicError as exc:
             reason = Reason.INVALID_ID if " id " in str(exc) else Reason.UNKNOWN_TOPIC
-            ref = Rejection(reason, str(exc))
+            return Rejection(reason, str(exc)[:MAX_DETAIL_CHARS])
         if len(self._topics) >= self._cache_size:
             self._topics.clear()
         self._topics[topic] = ref
         return ref
+
+    @property
+    def cached_topics(self) -> int:
+        return len(self._topics)
 
     def validate(self, topic: str, payload: bytes, now_ms: int) -> Verdict:
         ref = self._topics.get(topic) or self._topic(topic)

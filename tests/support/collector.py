@@ -58,9 +58,13 @@ def metric(collector: Collector, name: str, labels: dict[str, str] | None = None
 class CollectorProcess:
     """``python -m collector`` as a child process, started and stopped (or killed) by the test."""
 
-    def __init__(self, settings: CollectorSettings, log_path: Path) -> None:
+    def __init__(
+        self, settings: CollectorSettings, log_path: Path, extra: tuple[str, ...] = ()
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.extra = extra
+        """More command-line options."""
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -78,6 +82,7 @@ class CollectorProcess:
             "--batch-size", str(s.batch_size),
             "--checkpoint-interval", str(s.checkpoint_interval),
             "--log-level", "info",
+            *self.extra,
         ]  # fmt: skip
 
     def start(self) -> None:
@@ -96,6 +101,21 @@ class CollectorProcess:
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+
+    def metric(self, name: str) -> float:
+        """The value of the sample line that starts with ``name`` (0 when there is none)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory (VmHWM), MiB."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmHWM in /proc/PID/status")
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -117,3 +117,32 @@ def test_capacity_must_be_positive(capacity: int) -> None:
 def test_max_items_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_items"):
         Intake[int](1).drain(0, timeout=0)
+
+
+def test_put_blocks_once_the_items_held_weigh_max_bytes() -> None:
+    intake: Intake[bytes] = Intake(1000, max_bytes=100, weigh=len)
+    intake.put(b"x" * 60)
+    intake.put(b"y" * 30)
+    assert intake.bytes == 90
+    # 90 + 20 bytes would pass the bound: the producer waits, nothing is dropped.
+    producer = threading.Thread(target=intake.put, args=(b"z" * 20,))
+    producer.start()
+    wait_until(lambda: intake.blocked_puts == 1, 10, what="producer blocked by bytes")
+    assert len(intake) == 2
+    assert intake.drain(1, timeout=0) == [b"x" * 60]
+    producer.join(10)
+    assert not producer.is_alive()
+    assert intake.drain(10, timeout=0) == [b"y" * 30, b"z" * 20]
+    assert intake.bytes == 0
+
+
+def test_one_item_heavier_than_max_bytes_still_passes_an_empty_intake() -> None:
+    intake: Intake[bytes] = Intake(10, max_bytes=10, weigh=len)
+    intake.put(b"q" * 1000)
+    assert intake.drain(10, timeout=0) == [b"q" * 1000]
+    assert intake.blocked_puts == 0
+
+
+def test_max_bytes_and_weigh_go_together() -> None:
+    with pytest.raises(ValueError, match="go together"):
+        Intake(10, max_bytes=10)

@@ -115,3 +115,16 @@ def test_arbitrary_input_is_classified_never_raised(body: bytes, topic: str) -> 
 
 def test_summary_topic_is_the_collectors_own() -> None:
     assert Validator().validate("hosiery/v1/_summary", b"{}", NOW) == Ignored(TopicKind.SUMMARY)
+
+
+def test_invalid_topics_are_not_cached_and_their_detail_is_short() -> None:
+    validator = Validator()
+    now = 1_800_000_000_000
+    for i in range(1000):
+        verdict = validator.validate(f"hosiery/v1/E0001/{'x' * 8000}{i}/counter", b"{}", now)
+        assert isinstance(verdict, Rejection)
+        assert verdict.reason is Reason.INVALID_ID
+        assert len(verdict.detail) <= 300
+    assert validator.cached_topics == 0
+    assert isinstance(validator.validate("hosiery/v1/E0001/M001/counter", b"{}", now), Rejection)
+    assert validator.cached_topics == 1
