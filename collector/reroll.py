@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, Settings
 from collector.errors import CollectorError
 from collector.rollups import backfill_statements
 from collector.sink import InfluxConfig, make_client, query
-from collector.totals import parse_time
+from collector.totals import join_negative_times, parse_time
 
 PROG = "python -m collector.reroll"
 EXIT_FAILED = 1
@@ -50,6 +50,7 @@ class RerollSettings(BaseSettings):
         env_prefix="HOSIERY_",
         cli_kebab_case=True,
         cli_prog_name=PROG,
+        cli_implicit_flags=True,
         frozen=True,
         extra="ignore",
     )
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None, *, client: httpx.Client | None = Non
     args = list(sys.argv[1:] if argv is None else argv)
     err = sys.stderr
     try:
-        s = CliApp.run(RerollSettings, cli_args=args)
+        s = CliApp.run(RerollSettings, cli_args=join_negative_times(args))
         config = InfluxConfig(
             url=s.influx_url,
             database=s.influx_db,

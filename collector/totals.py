@@ -201,7 +201,7 @@ class TotalsSettings(BaseSettings):
     influx_timeout: float = Field(30.0, gt=0, description="seconds to wait for the answer")
 
 
-def _join_negative_times(argv: list[str]) -> list[str]:
+def join_negative_times(argv: list[str]) -> list[str]:
     """``--since -24h`` as ``--since=-24h``: an argument parser takes ``-24h`` for an option."""
     joined: list[str] = []
     args = iter(argv)
@@ -218,7 +218,7 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     """The ``totals`` command: options as in :class:`TotalsSettings` (also ``HOSIERY_*``)."""
     err = sys.stderr if err is None else err
     try:
-        settings = CliApp.run(TotalsSettings, cli_args=_join_negative_times(argv))
+        settings = CliApp.run(TotalsSettings, cli_args=join_negative_times(argv))
         config = InfluxConfig(
             url=settings.influx_url,
             database=settings.influx_db,
