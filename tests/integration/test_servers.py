@@ -1,5 +1,7 @@
 """The harness itself: the servers it starts are real and take the product's configuration."""
 
+from collections.abc import Callable
+
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
@@ -39,6 +41,35 @@ def test_mosquitto_delivers_a_qos1_message(mosquitto: MosquittoServer) -> None:
 def test_mosquitto_uses_the_product_queue_limits(mosquitto: MosquittoServer) -> None:
     conf = mosquitto.conf_path.read_text()
     assert "max_queued_messages 2000000" in conf
+
+
+def test_the_broker_writes_its_persistence_and_keeps_retained_messages_across_a_restart(
+    mosquitto_factory: Callable[..., MosquittoServer],
+) -> None:
+    """Started as root (as in CI), Mosquitto would drop to its own user and fail to write its
+    persistence file in a private folder; the harness and the native run keep the user."""
+    server = mosquitto_factory()
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(server.host, server.port)
+    pub.loop_start()
+    pub.publish("harness/kept", b"retained", qos=1, retain=True).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+    server.stop()  # a graceful stop saves the in-memory database
+    assert (server.workdir / "data" / "mosquitto.db").stat().st_size > 0
+    server.start()
+    received: list[bytes] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    sub.on_connect = lambda c, *_args: c.subscribe("harness/kept", qos=1)
+    sub.connect(server.host, server.port)
+    sub.loop_start()
+    try:
+        wait_until(lambda: bool(received), 10, what="the retained message after the restart")
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    assert received == [b"retained"]
 
 
 def test_influxdb_answers_queries(influx: InfluxServer) -> None:
