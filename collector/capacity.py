@@ -4,22 +4,31 @@ Dashboards compare output with capacity and running time with planned time; neit
 literal in a query. Both come from the park registry (``--registry``, written by
 ``hosiery-sim park --registry``) and the shift calendar, and are stored in InfluxDB:
 
-* measurement ``capacity`` (retention policy ``rollup_long``), written when the collector starts
-  (and by ``hosiery-sim backfill``): one point with tag ``scope=park`` and one per enterprise
-  (``scope=enterprise``, ``enterprise=...``), fields ``machines``, ``nominal_pairs_per_hour``
-  (sum of the machines' rates while running), ``pairs_per_year`` (the park: its stated capacity,
-  ``target_pairs_per_year``; an enterprise: its machines at their nominal rate, 8,760 hours a
-  year) and ``expected_pairs_per_year`` (the registry's calibrated expectation);
+* measurement ``capacity`` (retention policy ``rollup_long``), written every five minutes by
+  :class:`CapacityWriter` (and once by ``hosiery-sim backfill``): one point with tag
+  ``scope=park`` and one per enterprise (``scope=enterprise``, ``enterprise=...``), fields
+  ``machines``, ``nominal_pairs_per_hour`` (sum of the machines' rates while running),
+  ``pairs_per_year``, ``planned_s_per_year`` and ``planned_s_to_date`` (machine-seconds the
+  shift calendar plans in the current year, and in it up to now) and
+  ``expected_pairs_per_year`` (the registry's calibrated expectation);
 * field ``planned_s`` of ``enterprise_1h``: the machine-seconds the shift calendar plans in
   that hour (machines x working seconds), for the hour so far and the hour before, rewritten
   every five minutes by :class:`CapacityWriter`.
 
-:func:`capacity_lines` and :func:`planned_lines` are pure; the writer is the only I/O.
+The rule that makes the numbers add up (``docs/dashboards.md``): the park's ``pairs_per_year`` is
+its stated capacity (``target_pairs_per_year``; without one, its machines at their nominal rate
+all year), and each enterprise gets the share of it that its machines' nominal rate is of the
+park's. So the enterprises' capacities sum to the park's, and an enterprise's percentage is
+comparable with the park's.
+
+:func:`capacity_lines`, :func:`planned_lines` and :func:`planned_per_year` are pure; the writer
+is the only I/O.
 """
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import orjson
@@ -27,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from structlog.typing import FilteringBoundLogger
 
 from collector.alerting.assemble import ConfigFiles, load_files
-from collector.alerting.calendar import WorkCalendar
+from collector.alerting.calendar import WorkCalendar, time_zone
 from collector.errors import CollectorError, RegistryError
 from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
 from collector.schema import Schema
@@ -86,6 +95,15 @@ class ParkCapacity(_Model):
             return self.target_pairs_per_year
         return self.nominal_pairs_per_hour * HOURS_PER_YEAR
 
+    def share(self, enterprise: EnterpriseCapacity) -> float:
+        """The enterprise's share of the park's capacity: its nominal rate over the park's (its
+        machines over the park's when no rate is known)."""
+        park_rate = self.nominal_pairs_per_hour
+        if park_rate > 0:
+            return enterprise.nominal_pairs_per_hour / park_rate
+        machines = self.machines
+        return len(enterprise.machines) / machines if machines else 0.0
+
 
 def parse_capacity(raw: bytes) -> ParkCapacity:
     """The capacity figures of registry JSON; ``ValueError`` naming the problem."""
@@ -110,7 +128,13 @@ def load_capacity(path: Path) -> ParkCapacity:
         raise RegistryError(f"park registry {path}: {exc}") from None
 
 
-def _capacity_fields(machines: int, nominal: float, per_year: float, expected: float) -> str:
+def _capacity_fields(
+    machines: int,
+    nominal: float,
+    per_year: float,
+    expected: float,
+    planned: tuple[int, int] | None,
+) -> str:
     fields = f"machines={machines}i"
     if nominal > 0:
         fields += f",nominal_pairs_per_hour={nominal!r}"
@@ -118,25 +142,78 @@ def _capacity_fields(machines: int, nominal: float, per_year: float, expected: f
         fields += f",pairs_per_year={per_year!r}"
     if expected > 0:
         fields += f",expected_pairs_per_year={expected!r}"
+    if planned is not None:
+        fields += f",planned_s_per_year={planned[0]}i,planned_s_to_date={planned[1]}i"
     return fields
 
 
-def capacity_lines(park: ParkCapacity, time_ns: int) -> list[str]:
-    """The ``capacity`` points: the park's, then one per enterprise."""
+def capacity_lines(
+    park: ParkCapacity,
+    time_ns: int,
+    planned_s_per_year: Mapping[str, int] | None = None,
+    planned_s_to_date: Mapping[str, int] | None = None,
+) -> list[str]:
+    """The ``capacity`` points: the park's, then one per enterprise.
+
+    An enterprise's ``pairs_per_year`` is its :meth:`~ParkCapacity.share` of the park's, so they
+    add up to it. The planned machine-seconds of the year, and of it so far (enterprise ->
+    seconds, from :func:`planned_per_year`), add those fields, the park's being the sums.
+    """
     expected = park.expected_pairs_per_year
     if expected is None:
         expected = sum(e.expected_pairs_per_year for e in park.enterprises)
+    year, so_far = planned_s_per_year, planned_s_to_date
+
+    def planned(enterprise: str | None) -> tuple[int, int] | None:
+        if year is None or so_far is None:
+            return None
+        if enterprise is None:
+            return sum(year.values()), sum(so_far.values())
+        return year.get(enterprise, 0), so_far.get(enterprise, 0)
+
     park_fields = _capacity_fields(
-        park.machines, park.nominal_pairs_per_hour, park.pairs_per_year, expected
+        park.machines, park.nominal_pairs_per_hour, park.pairs_per_year, expected, planned(None)
     )
     lines = [f"{CAPACITY},scope=park {park_fields},enterprises={len(park.enterprises)}i {time_ns}"]
     for e in park.enterprises:
-        nominal = e.nominal_pairs_per_hour
         fields = _capacity_fields(
-            len(e.machines), nominal, nominal * HOURS_PER_YEAR, e.expected_pairs_per_year
+            len(e.machines),
+            e.nominal_pairs_per_hour,
+            park.pairs_per_year * park.share(e),
+            e.expected_pairs_per_year,
+            planned(e.id),
         )
         lines.append(f"{CAPACITY},enterprise={e.id},scope=enterprise {fields} {time_ns}")
     return lines
+
+
+def year_bounds(now_ms: int, tz: dt.tzinfo) -> tuple[int, int]:
+    """The calendar year around ``now_ms`` in the park's time zone: [start, end) epoch ms."""
+    year = dt.datetime.fromtimestamp(now_ms / 1000, tz).year
+    start = dt.datetime(year, 1, 1, tzinfo=tz)
+    end = dt.datetime(year + 1, 1, 1, tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def planned_per_year(
+    park: ParkCapacity,
+    calendar_of: Callable[[str], WorkCalendar | None],
+    year: tuple[int, int],
+) -> dict[str, int]:
+    """Enterprise -> machine-seconds its shift calendar plans in ``year`` ([start, end) ms; the
+    end may be now, for the year so far).
+
+    Enterprises that share a calendar share its computation (a park has a few patterns).
+    """
+    working: dict[int, int] = {}
+    planned = {}
+    for e in park.enterprises:
+        calendar = calendar_of(e.id)
+        key = id(calendar)
+        if key not in working:
+            working[key] = working_ms(calendar, *year) // 1000
+        planned[e.id] = len(e.machines) * working[key]
+    return planned
 
 
 def working_ms(calendar: WorkCalendar | None, lo: int, hi: int) -> int:
@@ -192,8 +269,10 @@ class CapacityWriter:
         log: FilteringBoundLogger,
         interval: float = REFRESH_S,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        tz: dt.tzinfo = dt.UTC,
     ) -> None:
         self.park = park
+        self.tz = tz
         self.calendar_of = calendar_of
         self.log = log
         self.interval = interval
@@ -217,29 +296,32 @@ class CapacityWriter:
             self._thread.join(timeout)
         self.sink.close()
 
-    def write_once(self, *, with_capacity: bool) -> int:
-        """Write the plan of the hour before and the hour so far (and ``capacity``); lines."""
+    def write_once(self) -> int:
+        """Write the plan of the hour before and the hour so far, and ``capacity`` with the
+        year's planned time; the lines written."""
         now = self.now_ms()
-        lines: Sequence[str] = planned_lines(self.park, self.calendar_of, now - HOUR_MS, now)
-        if with_capacity:
-            lines = [*capacity_lines(self.park, now * 1_000_000), *lines]
+        year = year_bounds(now, self.tz)
+        planned = planned_per_year(self.park, self.calendar_of, year)
+        so_far = planned_per_year(self.park, self.calendar_of, (year[0], now))
+        lines = [
+            *capacity_lines(self.park, now * 1_000_000, planned, so_far),
+            *planned_lines(self.park, self.calendar_of, now - HOUR_MS, now),
+        ]
         result = self.sink.write(lines)
         if result.dropped_lines:
             self.log.warning("capacity lines refused", dropped=result.dropped_lines)
         return result.written
 
     def _run(self) -> None:
-        first = True
         while not self.stop_event.is_set():
             problem = None
             try:
-                written = self.write_once(with_capacity=first)
+                written = self.write_once()
             except CollectorError as exc:
                 problem = str(exc)
             if problem is None:
-                if first:
+                if self.rounds == 0:
                     self.log.info("capacity written", lines=written)
-                first = False
                 self.rounds += 1
             else:
                 self.log.warning("capacity not written; trying again", error=problem)
@@ -265,4 +347,5 @@ def open_capacity(
         schema,
         create_schema=settings.create_database,
         log=log,
+        tz=time_zone(settings.timezone),
     )

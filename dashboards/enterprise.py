@@ -24,8 +24,9 @@ def build() -> dm.Dashboard:
         dashboard(
             UID,
             "Enterprise",
-            "Output of the selected enterprises against their capacity (their machines at "
-            "their nominal rate all year); machines now; idle machines.",
+            "Output of the selected enterprises against their capacity (their share of the "
+            "park's stated capacity, by their machines' nominal rate); machines now; idle "
+            "machines.",
             ["enterprise"],
         )
         .time("now/y", "now")
@@ -41,6 +42,10 @@ def build() -> dm.Dashboard:
             query_variable("machines", q.enterprise_capacity_variable("machines"), hidden=True)
         )
     )
+    for name, field in q.PLANNED_VARIABLES.items():
+        d = d.with_variable(
+            query_variable(name, q.enterprise_capacity_variable(field), hidden=True)
+        )
     panels = [
         (stat_panel("Pairs today", [q.pairs_in_range(q.E1H, E)], time_from="now/d"), 4, 4),
         (stat_panel("Pairs this month", [q.pairs_in_range(q.E1H, E)], time_from="now/M"), 4, 4),
@@ -57,8 +62,10 @@ def build() -> dm.Dashboard:
             gauge_panel(
                 "Run-rate, % of capacity",
                 q.run_rate_share(q.E1H, E, q.LAST_CLOCK_HOUR),
-                description="The last complete clock hour x 8,760, over the selected "
-                "enterprises' machines at their nominal rate all year.",
+                description="The last complete clock hour's output per planned machine-hour, "
+                "over the capacity per planned machine-hour of the year: what a year at this "
+                "pace would make of the selected enterprises' capacity (their share of the "
+                "park's, by nominal rate). Empty when nothing was planned in that hour.",
             ),
             8,
             8,

@@ -28,6 +28,8 @@ def build() -> dm.Dashboard:
     d = d.with_variable(
         query_variable("capacity", q.park_capacity_variable("pairs_per_year"), hidden=True)
     ).with_variable(query_variable("machines", q.park_capacity_variable("machines"), hidden=True))
+    for name, field in q.PLANNED_VARIABLES.items():
+        d = d.with_variable(query_variable(name, q.park_capacity_variable(field), hidden=True))
     panels = [
         (stat_panel("Pairs today", [q.pairs_in_range(q.P1H)], time_from="now/d"), 4, 4),
         (stat_panel("Pairs this month", [q.pairs_in_range(q.P1H)], time_from="now/M"), 4, 4),
@@ -44,8 +46,11 @@ def build() -> dm.Dashboard:
         (
             gauge_panel(
                 "Run-rate, % of annual capacity",
-                q.run_rate_share(q.P5),
-                description="The last complete hour x 8,760, over the park's stated capacity.",
+                q.run_rate_share(q.P1H),
+                description="The last complete clock hour's output per planned machine-hour, "
+                "over the capacity per planned machine-hour of the year (the shift calendar's "
+                "planned time, holidays off): what a year at this pace would make of the park's "
+                "stated capacity. Empty when nothing was planned in that hour.",
             ),
             8,
             8,
@@ -55,8 +60,9 @@ def build() -> dm.Dashboard:
                 "Year to date against capacity",
                 [q.year_to_date(q.P1H), q.target_to_date()],
                 time_from="now/y",
-                description="Output so far, projected to the year, and the capacity pro-rated "
-                "to the time elapsed.",
+                description="Output so far; projected to the year at its pace per planned "
+                "machine-hour; and the capacity pro-rated to the planned time so far (the shift "
+                "calendar's, holidays off).",
             ),
             16,
             4,

@@ -27,8 +27,6 @@ from collector.rollups import (
     RAW_POLICY,
 )
 
-YEAR_MS = 8760 * 3_600_000
-"""The capacity year: 8,760 hours, as the stated capacity is defined."""
 NOW_WINDOW = "5m"
 """A machine's last reading counts as "now" for this long."""
 LAST_HOUR = "time >= now() - 70m AND time < now() - 10m"
@@ -40,6 +38,7 @@ ALERTS = '"raw"."alerts"'
 REPORTING = '"raw"."reporting"'
 
 ENTERPRISES = '"enterprise" =~ /^$enterprise$/'
+PLANNED = '"planned_s" > 0'
 ONE_MACHINE = "\"enterprise\" = '$enterprise' AND \"machine\" = '$machine'"
 IDLE_KIND = "\"kind\" = 'idle'"
 FIRING = '"firing" = 1'
@@ -74,27 +73,31 @@ def rate_last_hour(source: str, where: str | None = None, window: str = LAST_HOU
     return f'SELECT SUM("pairs") AS "pairs per hour" FROM {source} WHERE {_and(where, window)}'
 
 
-def run_rate_share(source: str, where: str | None = None, window: str = LAST_HOUR) -> str:
-    """The last hour's output, annualised, in % of ``$capacity``."""
+def run_rate_share(source: str, where: str | None = None, window: str = LAST_CLOCK_HOUR) -> str:
+    """The last complete clock hour's output per planned machine-second, over the capacity's
+    (``$capacity`` / ``$planned_year``), in %: what a year at this pace would make of the
+    capacity. Hours (and enterprises) with nothing planned are left out: InfluxQL would divide by
+    zero as 0, and an hour with nothing planned has no run-rate."""
     return (
-        f'SELECT SUM("pairs") * 8760 / $capacity * 100 AS "run-rate % of capacity" '
-        f"FROM {source} WHERE {_and(where, window)}"
+        f'SELECT SUM("pairs") / SUM("planned_s") * $planned_year / $capacity * 100 '
+        f'AS "run-rate % of capacity" FROM {source} WHERE {_and(where, PLANNED, window)}'
     )
 
 
 def year_to_date(source: str, where: str | None = None) -> str:
-    """Output so far and its projection to a year (``$__range_ms``: the panel's range)."""
+    """Output so far, and its projection to the year: the output per planned machine-second so
+    far, times the year's planned machine-seconds (``$planned_year`` / ``$planned_to_date``)."""
     return (
         f'SELECT SUM("pairs") AS "output", '
-        f'SUM("pairs") * {YEAR_MS} / $__range_ms AS "projected year" '
+        f'SUM("pairs") * $planned_year / $planned_to_date AS "projected year" '
         f"FROM {source} WHERE {_and(where, '$timeFilter')}"
     )
 
 
 def target_to_date() -> str:
-    """``$capacity`` pro-rated to the panel's range."""
+    """``$capacity`` pro-rated to the planned time of the year so far."""
     return (
-        f'SELECT LAST("machines") * 0 + $capacity * $__range_ms / {YEAR_MS} AS "target", '
+        'SELECT LAST("machines") * 0 + $capacity * $planned_to_date / $planned_year AS "target", '
         f'LAST("machines") * 0 + $capacity AS "capacity" '
         f"FROM {CAP} WHERE \"scope\" = 'park'"
     )
@@ -253,6 +256,11 @@ def enterprises_variable() -> str:
 
 def machines_variable() -> str:
     return f'SHOW TAG VALUES FROM {M1H} WITH KEY = "machine" WHERE "enterprise" = \'$enterprise\''
+
+
+PLANNED_VARIABLES = {"planned_year": "planned_s_per_year", "planned_to_date": "planned_s_to_date"}
+"""Hidden dashboard variables -> ``capacity`` fields: the planned machine-seconds of the year,
+and of it so far (the shift calendar's, in the park's time zone)."""
 
 
 def park_capacity_variable(field: str) -> str:

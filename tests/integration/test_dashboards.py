@@ -3,6 +3,7 @@ the backfill (history), the simulator and the collector (a live run); the rollup
 readings and the simulator's truth, and the headline numbers equal the truth.
 """
 
+import datetime as dt
 import signal
 import time
 from collections import Counter
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -21,8 +23,9 @@ from dashboards import alert_rules
 from dashboards import queries as q
 from simulators.backfill import Backfill, BackfillConfig
 from simulators.params import DEFAULT_PARK
-from simulators.park import build_park
+from simulators.park import Park, build_park
 from simulators.registry import write_registry
+from simulators.shifts import WorkCalendar
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.alerting import GatewayProcess
@@ -49,6 +52,8 @@ class Filled:
         self.truth: dict[tuple[str, str], int] = {}
         self.run_since_ms = 0
         self.backfill_pairs = 0
+        self.park: Park | None = None
+        """The simulated park, with the shift calendar the collector was given."""
         self.frozen: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         """The "Machines now" panel and the simulator's last states, while it was paused."""
 
@@ -91,7 +96,8 @@ def filled(
     registry = tmp / "registry.json"
     # no park holidays in the collector's calendar: alerts must fire whatever today's date
     no_holidays = replace(DEFAULT_PARK, calendar=replace(DEFAULT_PARK.calendar, holidays=()))
-    write_registry(registry, build_park(no_holidays, seed=SEED, machines=MACHINES))
+    filled.park = build_park(no_holidays, seed=SEED, machines=MACHINES)
+    write_registry(registry, filled.park)
     settings = settings_for(
         mosquitto,
         influx,
@@ -344,6 +350,62 @@ def test_headline_numbers_equal_the_truth(filled: Filled) -> None:
         grafana.run(next(i for i in grafana.queries("park") if i.title == "Pairs year to date"))
     )
     assert year >= sum(filled.truth.values())
+
+
+def test_capacity_run_rate_and_projection_follow_the_shift_calendar(filled: Filled) -> None:
+    """Enterprise capacities add up to the park's; planned time equals the simulator's shift
+    calendar; run-rate, projection and target follow planned time, through the panels' queries."""
+    park = filled.park
+    assert park is not None
+    now = int(wait_now())
+    _roll_up(filled, filled.run_since_ms, now)
+    grafana = Grafana(filled.influx.url, filled.db, load("json/Park/park-overview.json"), now)
+    capacity = float(grafana.variables["capacity"])
+    planned_year = float(grafana.variables["planned_year"])
+    planned_to_date = float(grafana.variables["planned_to_date"])
+    shares = filled.sql(
+        'SELECT LAST("pairs_per_year") FROM "rollup_long"."capacity" '
+        'WHERE "scope" = \'enterprise\' GROUP BY "enterprise"'
+    )
+    assert sum(s["values"][0][1] for s in shares) == pytest.approx(capacity, rel=1e-9)
+    # Planned time, by the simulator's own calendar (a separate implementation), up to the
+    # moment the collector wrote it.
+    [written] = filled.sql('SELECT LAST("planned_s_to_date") FROM "rollup_long"."capacity"')[0][
+        "values"
+    ]
+    written_s = written[0] / 1000
+    year = dt.datetime.fromtimestamp(written_s, ZoneInfo("Asia/Shanghai")).year
+    start = dt.datetime(year, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    end = dt.datetime(year + 1, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    calendars = {
+        e.shift.name: WorkCalendar(e.shift, park.params.calendar) for e in park.enterprises
+    }
+
+    def planned(t0: float, t1: float) -> float:
+        return sum(
+            len(e.machines) * calendars[e.shift.name].on_seconds(t0, t1) for e in park.enterprises
+        )
+
+    assert planned_year == pytest.approx(planned(start, end), abs=MACHINES)
+    assert planned_to_date == pytest.approx(planned(start, written_s), abs=MACHINES)
+    panels = {(item.title, item.ref_id): item for item in grafana.queries("park")}
+    year_to_date = grafana.run(panels["Year to date against capacity", "A"])
+    output = first_value(year_to_date, "output")
+    projected = first_value(year_to_date, "projected year")
+    assert output >= sum(filled.truth.values())
+    assert projected == pytest.approx(output * planned_year / planned_to_date)
+    target = first_value(grafana.run(panels["Year to date against capacity", "B"]), "target")
+    assert target == pytest.approx(capacity * planned_to_date / planned_year)
+    hour = filled.sql(
+        'SELECT SUM("pairs"), SUM("planned_s") FROM "rollup_long"."park_1h" '
+        f"WHERE {q.PLANNED} AND {q.LAST_CLOCK_HOUR.replace('now()', f'{now}ms')}"
+    )
+    run_rate = first_value(grafana.run(panels["Run-rate, % of annual capacity", "A"]))
+    if hour:
+        pairs, planned_s = hour[0]["values"][0][1:]
+        assert run_rate == pytest.approx(pairs / planned_s * planned_year / capacity * 100)
+    else:
+        assert run_rate is None  # nothing planned in that hour: no run-rate, not 0 %
 
 
 def machines_now(grafana: Grafana) -> dict[str, Any]:
