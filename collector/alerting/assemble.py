@@ -77,6 +77,7 @@ class ConfigFiles:
             self.calendar_file,
             registry_patterns=registry.patterns if registry else None,
             registry_holidays=registry.holidays if registry else (),
+            registry_country=registry.country if registry else None,
         )
 
     def reload_if_changed(self, tracker: Tracker, log: FilteringBoundLogger) -> bool:

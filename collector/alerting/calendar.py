@@ -7,6 +7,9 @@ and for how long that stays so. It is built from:
   midnight) on some weekdays, in a time zone (``zoneinfo`` names such as ``Asia/Shanghai``, or a
   fixed UTC offset);
 * :class:`Holiday` closures that recur every year (month, day, number of days);
+* :class:`Statutory` closures: a country's statutory holidays (China's lunar ones included) and
+  the site's extra closed days, with the make-up working days on which the pattern's windows run
+  even on a weekend (:class:`contract.holidays.StatutoryDays`);
 * :class:`Downtime` closures between two instants.
 
 Working time is the pattern's windows minus every closure. The shift calendar file
@@ -18,7 +21,7 @@ import bisect
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -28,6 +31,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from collector.errors import CalendarError
+from contract.holidays import StatutoryDays
 from contract.ids import Identifier
 
 DAY_MS = 86_400_000
@@ -108,14 +112,17 @@ class ShiftPattern:
         if not self.workdays or any(not 0 <= d <= 6 for d in self.workdays):
             raise ValueError(f"pattern {self.name}: workdays must be 0 (Mon) .. 6 (Sun)")
 
-    def intervals(self, lo: int, hi: int) -> list[tuple[int, int]]:
-        """Working intervals (epoch ms) that overlap ``[lo, hi)``, unmerged."""
+    def intervals(
+        self, lo: int, hi: int, makeup: Callable[[dt.date], bool] | None = None
+    ) -> list[tuple[int, int]]:
+        """Working intervals (epoch ms) that overlap ``[lo, hi)``, unmerged; ``makeup`` days
+        run the windows whatever their weekday (make-up working days)."""
         first = _local_date(lo, self.tz) - dt.timedelta(days=1)
         last = _local_date(hi, self.tz)
         out = []
         day = first
         while day <= last:
-            if day.weekday() in self.workdays:
+            if day.weekday() in self.workdays or (makeup is not None and makeup(day)):
                 for start, end in self.windows:
                     a, b = _local_ms(day, start, self.tz), _local_ms(day, end, self.tz)
                     if b > lo and a < hi:
@@ -154,6 +161,27 @@ class Holiday:
 
 
 @dataclass(frozen=True, slots=True)
+class Statutory:
+    """Closed on the local dates ``days`` says are closed (statutory holidays, extra days)."""
+
+    days: StatutoryDays
+    tz: dt.tzinfo = dt.UTC
+
+    def intervals(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        out = []
+        day = _local_date(lo, self.tz)
+        last = _local_date(hi, self.tz)
+        while day <= last:
+            if self.days.closed(day):
+                a = _local_ms(day, 0, self.tz)
+                b = _local_ms(day + dt.timedelta(days=1), 0, self.tz)
+                if b > lo and a < hi:
+                    out.append((a, b))
+            day += dt.timedelta(days=1)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Downtime:
     """Closed from ``start_ms`` to ``end_ms`` (epoch ms), for some enterprises or all (None)."""
 
@@ -175,7 +203,7 @@ class Downtime:
         return self.enterprises is None or enterprise in self.enterprises
 
 
-Closure = Holiday | Downtime
+Closure = Holiday | Statutory | Downtime
 
 
 class Period(NamedTuple):
@@ -223,11 +251,18 @@ class WorkCalendar:
     forward costs a comparison or two until the period ends.
     """
 
-    __slots__ = ("_cache", "_previous", "closures", "pattern")
+    __slots__ = ("_cache", "_previous", "closures", "makeup", "pattern")
 
-    def __init__(self, pattern: ShiftPattern | None, closures: Sequence[Closure] = ()) -> None:
+    def __init__(
+        self,
+        pattern: ShiftPattern | None,
+        closures: Sequence[Closure] = (),
+        makeup: Callable[[dt.date], bool] | None = None,
+    ) -> None:
         self.pattern = pattern
         self.closures = tuple(closures)
+        self.makeup = makeup
+        """Make-up working days: the pattern's windows run on them whatever their weekday."""
         self._cache = Period(working=True, start=0, end=0)
         self._previous = self._cache
 
@@ -239,7 +274,8 @@ class WorkCalendar:
         if previous.start <= t_ms < previous.end:
             return previous  # readings stamped just before a boundary still arrive after it
         lo, hi = t_ms - HORIZON_MS, t_ms + HORIZON_MS
-        working = [(lo, hi)] if self.pattern is None else self.pattern.intervals(lo, hi)
+        pattern = self.pattern
+        working = [(lo, hi)] if pattern is None else pattern.intervals(lo, hi, self.makeup)
         closed = _merge(i for c in self.closures for i in c.intervals(lo, hi))
         spans = [(max(a, lo), min(b, hi)) for a, b in _subtract(_merge(working), closed)]
         spans = [(a, b) for a, b in spans if a < b]
@@ -289,6 +325,9 @@ class _DowntimeSpec(_Strict):
 
 class _CalendarSpec(_Strict):
     timezone: str | None = None
+    country: str | None = None
+    closed_days: list[dt.date] = Field(default_factory=list)
+    makeup_workdays: list[dt.date] = Field(default_factory=list)
     default: str | None = None
     patterns: dict[Identifier, _PatternSpec] = Field(default_factory=dict)
     enterprises: dict[Identifier, str] = Field(default_factory=dict)
@@ -308,6 +347,10 @@ class CalendarFile:
     enterprises: dict[str, str] = field(default_factory=dict)
     holidays: tuple[Holiday, ...] = ()
     downtime: tuple[Downtime, ...] = ()
+    country: str | None = None
+    """Statutory holidays and make-up working days of this country (``CN``)."""
+    closed_days: frozenset[dt.date] = frozenset()
+    makeup_workdays: frozenset[dt.date] = frozenset()
 
 
 def _instant(value: dt.datetime | dt.date, tz: dt.tzinfo) -> int:
@@ -356,7 +399,19 @@ def _build(spec: _CalendarSpec, default_tz: dt.tzinfo) -> CalendarFile:
         )
         for d in spec.downtime
     )
-    return CalendarFile(tz, spec.default, patterns, dict(spec.enterprises), holidays, downtime)
+    if spec.country is not None:
+        StatutoryDays(spec.country)  # a ValueError naming an unknown country
+    return CalendarFile(
+        tz,
+        spec.default,
+        patterns,
+        dict(spec.enterprises),
+        holidays,
+        downtime,
+        spec.country,
+        frozenset(spec.closed_days),
+        frozenset(spec.makeup_workdays),
+    )
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -403,8 +458,10 @@ class ParkCalendar:
 
     The pattern of an enterprise is, in this order: the file's ``enterprises`` entry, the
     registry's shift pattern of the enterprise, the file's ``default``, else every hour.
-    Closures: the file's holidays and the registry's holidays apply to every enterprise; the
-    file's downtime to the enterprises it names (all when it names none).
+    Closures: the file's holidays, the registry's holidays and the statutory holidays of the
+    file's ``country`` (else the registry's) with the file's ``closed_days`` apply to every
+    enterprise, and so do the make-up working days (the country's and ``makeup_workdays``); the
+    file's downtime applies to the enterprises it names (all when it names none).
 
     ``for_enterprise`` returns None for an enterprise that is always working (the fast path).
     """
@@ -415,10 +472,18 @@ class ParkCalendar:
         *,
         registry_patterns: dict[str, ShiftPattern] | None = None,
         registry_holidays: Sequence[Holiday] = (),
+        registry_country: str | None = None,
     ) -> None:
-        self.file = file or CalendarFile()
+        self.file = file = file or CalendarFile()
         self._registry_patterns = registry_patterns or {}
-        self._holidays: tuple[Closure, ...] = (*self.file.holidays, *registry_holidays)
+        self.statutory = StatutoryDays(
+            file.country or registry_country,
+            closed=file.closed_days,
+            workdays=file.makeup_workdays,
+        )
+        statutory = (Statutory(self.statutory, file.tz),) if self.statutory else ()
+        self._holidays: tuple[Closure, ...] = (*file.holidays, *registry_holidays, *statutory)
+        self._makeup = self.statutory.makeup if self.statutory else None
         self._shared: dict[tuple[str, int, tuple[int, ...]], WorkCalendar | None] = {}
         self._by_enterprise: dict[str, WorkCalendar | None] = {}
 
@@ -442,7 +507,9 @@ class ParkCalendar:
         if key not in self._shared:
             closures = (*self._holidays, *(file.downtime[i] for i in downtime))
             self._shared[key] = (
-                None if pattern is None and not closures else WorkCalendar(pattern, closures)
+                None
+                if pattern is None and not closures
+                else WorkCalendar(pattern, closures, self._makeup)
             )
         calendar = self._by_enterprise[enterprise] = self._shared[key]
         return calendar

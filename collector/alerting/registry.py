@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector.alerting.calendar import Holiday, ShiftPattern
 from collector.errors import RegistryError
+from contract.holidays import StatutoryDays
 from contract.ids import Identifier
 
 SUPPORTED_VERSION = 1
@@ -65,6 +66,7 @@ class _Registry(_Model):
     utc_offset_hours: Annotated[float, Field(ge=-14, le=14)] | None = None
     shifts: list[_Shift] = Field(default_factory=list)
     holidays: list[_Holiday] = Field(default_factory=list)
+    country: str | None = None
     enterprises: list[_Enterprise]
 
 
@@ -76,6 +78,8 @@ class ParkRegistry:
     patterns: dict[str, ShiftPattern] = field(default_factory=dict)
     """Each enterprise's shift pattern, for the enterprises that name one."""
     holidays: tuple[Holiday, ...] = ()
+    country: str | None = None
+    """Statutory holidays and make-up working days of this country (``CN``), if any."""
 
     @property
     def machine_count(self) -> int:
@@ -134,8 +138,13 @@ def parse_registry(raw: bytes, default_tz: dt.tzinfo = dt.UTC) -> ParkRegistry:
             holidays.append(Holiday(h.name, h.month, h.day, h.days, tz))
         except ValueError as exc:
             raise ValueError(f"holidays[{i}]: {exc}") from None
+    if spec.country is not None:
+        try:
+            StatutoryDays(spec.country)
+        except ValueError as exc:
+            raise ValueError(f"country: {exc}") from None
     enterprises, patterns = _enterprises(spec.enterprises, shifts)
-    return ParkRegistry(enterprises, patterns, tuple(holidays))
+    return ParkRegistry(enterprises, patterns, tuple(holidays), spec.country)
 
 
 def _enterprises(

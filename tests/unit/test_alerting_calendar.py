@@ -20,6 +20,7 @@ from collector.alerting.calendar import (
     parse_window,
     time_zone,
 )
+from collector.capacity import working_ms
 from collector.errors import CalendarError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -227,3 +228,60 @@ def test_calendar_file_errors_are_one_clear_line(
 def test_missing_calendar_file(tmp_path: Path) -> None:
     with pytest.raises(CalendarError, match=r"cannot read shift calendar .*No such file"):
         load_calendar(tmp_path / "nope.toml")
+
+
+# --------------------------------------------------------------------- China's real calendar
+
+WEEKDAYS = ShiftPattern("weekdays", ((480, 1080),), frozenset(range(5)), SHANGHAI)  # 08-18
+
+
+def china(**file: object) -> WorkCalendar:
+    calendar_file = parse_calendar({"timezone": "Asia/Shanghai", "country": "CN", **file}, SHANGHAI)
+    park = ParkCalendar(calendar_file, registry_patterns={"E0001": WEEKDAYS})
+    found = park.for_enterprise("E0001")
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    ("moment", "working"),
+    [
+        ("2027-02-04 10:00", True),  # Thursday before the Spring Festival
+        ("2027-02-05 10:00", False),  # New Year's Eve (lunar), a Friday
+        ("2027-02-08 10:00", False),  # Spring Festival, a Monday
+        ("2027-02-10 10:00", False),  # Spring Festival (observed), a Wednesday
+        ("2027-02-11 10:00", True),  # back at work
+        ("2026-02-17 10:00", False),  # Spring Festival 2026, a Tuesday
+        ("2026-02-20 10:00", False),  # a Friday off, made up on Saturday 14 February
+        ("2026-02-14 10:00", True),  # that make-up Saturday is worked
+        ("2026-02-28 10:00", True),  # another make-up Saturday
+        ("2026-02-21 10:00", False),  # an ordinary Saturday
+        ("2026-06-19 10:00", False),  # Dragon Boat Festival, a Friday
+        ("2026-09-25 10:00", False),  # Mid-Autumn Festival, a Friday
+        ("2026-04-06 10:00", False),  # Qingming (observed), a Monday
+    ],
+)
+def test_chinas_statutory_holidays_and_make_up_days(moment: str, working: bool) -> None:  # noqa: FBT001 - a table
+    assert china().working(at(moment)) is working
+
+
+def test_the_calendar_file_adds_days_the_package_does_not_know_yet() -> None:
+    # 2027's make-up days are announced in November 2026: the site adds them, and its own
+    # longer Spring Festival break.
+    calendar = china(closed_days=["2027-02-11", "2027-02-12"], makeup_workdays=["2027-02-20"])
+    assert not calendar.working(at("2027-02-11 10:00"))
+    assert not calendar.working(at("2027-02-12 10:00"))
+    assert calendar.working(at("2027-02-15 10:00"))
+    assert calendar.working(at("2027-02-20 10:00"))  # a Saturday, made up
+    assert not calendar.working(at("2027-02-27 10:00"))
+
+
+def test_planned_time_of_february_2026_follows_the_statutory_calendar() -> None:
+    # 20 weekdays, less 6 closed (16-20 and 23 February), plus 2 make-up Saturdays (14, 28)
+    planned = working_ms(china(), at("2026-02-01 00:00"), at("2026-03-01 00:00"))
+    assert planned == (20 - 6 + 2) * 10 * 3_600_000
+
+
+def test_an_unknown_country_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="country 'XX'"):
+        parse_calendar({"country": "XX"})

@@ -679,3 +679,44 @@ def test_alerts_alternate_fire_once_and_match_the_rules(
     assert sum(counts.values()) == len(open_alerts) == len(list(t.firing()))
     idle = [e.status.value for e in events if e.kind is Kind.IDLE]
     assert idle == reference_idle(steps, 60_000)
+
+
+# ---------------------------------------------------------------- China's statutory calendar
+
+WEEKDAY_SHIFT = ShiftPattern("weekdays", ((480, 1080),), frozenset(range(5)), SHANGHAI)
+
+
+def on(date: str, hour: int) -> int:
+    day = dt.date.fromisoformat(date)
+    moment = dt.datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
+    return int(moment.timestamp() * 1000)
+
+
+def china_tracker(date: str) -> Tracker:
+    calendar = ParkCalendar(
+        CalendarFile(tz=SHANGHAI, country="CN"), registry_patterns={E: WEEKDAY_SHIFT}
+    )
+    return Tracker(
+        TrackerConfig(idle_after_ms=600_000), calendar=calendar, now_ms=on(date, 0)
+    )
+
+
+def test_no_idle_alert_on_the_spring_festival_2027() -> None:
+    m = Machine(china_tracker("2027-02-08"), interval=60_000)
+    m.ts = on("2027-02-08", 9)  # a Monday of the Spring Festival
+    m.read(RUN, 1)
+    m.readings(120, IDLE)  # two idle hours of a workday's shift hours
+    assert m.events == []
+
+
+def test_an_idle_alert_on_a_make_up_working_saturday() -> None:
+    m = Machine(china_tracker("2026-02-28"), interval=60_000)
+    m.ts = on("2026-02-28", 9)  # a Saturday worked to make up a day off
+    m.read(RUN, 1)
+    m.readings(20, IDLE)
+    assert brief(m.events) == [("idle", "firing")]
+    ordinary = Machine(china_tracker("2026-03-07"), interval=60_000)
+    ordinary.ts = on("2026-03-07", 9)  # an ordinary Saturday: the weekday shift rests
+    ordinary.read(RUN, 1)
+    ordinary.readings(20, IDLE)
+    assert ordinary.events == []
