@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from contract.version import version_line
 from simulators.errors import DeliveryError, ParameterError, SimulatorError
 from simulators.fleet import Fleet
 from simulators.park import build_park
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Simulate the hosiery park's machines and their gateways."
     )
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     commands = parser.add_subparsers(dest="command", required=True)
 
     park = commands.add_parser("park", help="describe the park or write its registry")

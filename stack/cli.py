@@ -29,6 +29,7 @@ from typing import TextIO
 
 import httpx
 
+from contract.version import version_line
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
 from stack.errors import ServerError
 from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
@@ -54,6 +55,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hosiery-stack", description="Run the monitoring stack on a simulated park."
     )
+    parser.add_argument("--version", action="version", version=version_line("hosiery-stack"))
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run", help="start Mosquitto, InfluxDB, the collector, Grafana and the simulator"

@@ -39,6 +39,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
+from contract.version import version_line
 from stack.probe import CollectorProbe, CollectorStatus
 
 PROG = "hosiery-top"
@@ -460,6 +461,7 @@ def render(snap: Snapshot, *, source: str, top: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="The park at a glance, live.")
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     parser.add_argument("--influx-url", help="InfluxDB, http://HOST:PORT (default local)")
     parser.add_argument("--influx-db", help="database (default hosiery)")
     parser.add_argument("--influx-username", help="a user that may read the database")
