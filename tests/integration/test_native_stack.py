@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from stack.process import wait_until
@@ -146,6 +147,18 @@ def test_the_native_run_fills_influxdb_and_stops_cleanly_on_ctrl_c(native_run: N
         frame,
         re.MULTILINE,
     ), frame
+
+    # The collector's /metrics, as a Prometheus server asks for it.
+    metrics_url = re.search(r"collector +(http://\S+/metrics)", native_run.output())
+    assert metrics_url is not None
+    scraped = httpx.get(
+        metrics_url.group(1), headers={"Accept": "application/openmetrics-text"}, timeout=30
+    )
+    assert scraped.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert scraped.text.endswith("# EOF\n")
+    assert re.search(r'^hosiery_collector_build_info\{version="[^"]+"\} 1', scraped.text, re.M)
+    assert re.search(r"^process_resident_memory_bytes \d", scraped.text, re.M)
+    assert re.search(r"^hosiery_collector_readings_written_total [1-9]", scraped.text, re.M)
 
     # Not a terminal: plain status lines, no escape sequences.
     wait_until(
