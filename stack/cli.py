@@ -51,6 +51,17 @@ def _port(preferred: int) -> int:
     return free_port() if preferred == 0 or port_open("127.0.0.1", preferred) else preferred
 
 
+def _seconds(text: str) -> float:
+    """An interval of the live view: 0.2 s to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.2 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not within 0.2-3600 s")
+    return value
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hosiery-stack", description="Run the monitoring stack on a simulated park."
@@ -84,13 +95,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
     )
     run.add_argument(
-        "--refresh", type=float, default=5.0, help="seconds between live-view frames (terminal)"
+        "--refresh",
+        type=_seconds,
+        default=5.0,
+        help="seconds between live-view frames (terminal; default 5)",
     )
     run.add_argument(
         "--status-interval",
-        type=float,
+        type=_seconds,
         default=60.0,
-        help="seconds between status lines when the output is not a terminal",
+        help="seconds between status lines when the output is not a terminal (default 60)",
     )
     return parser.parse_args(argv)
 
@@ -337,9 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     columns = shutil.get_terminal_size().columns
     # The lines printed, as the terminal wraps them, and one blank line under them.
     reserve = sum(-(-max(1, len(line)) // columns) for line in description.splitlines()) + 1
-    code = watch_until_stopped(stack, stop, sys.stdout, reserve=reserve)
-    _say("hosiery-stack: stopping")
-    stack.stop()
+    try:
+        code = watch_until_stopped(stack, stop, sys.stdout, reserve=reserve)
+    finally:
+        _say("hosiery-stack: stopping")
+        stack.stop()
     _say("hosiery-stack: stopped")
     return code
 
