@@ -28,6 +28,7 @@ from types import FrameType
 from typing import TextIO
 
 import httpx
+from pydantic import ValidationError
 
 from contract.version import version_line
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
@@ -225,15 +226,20 @@ class Stack:
         return next((n for n, p in self.children if p.poll() is not None), None)
 
     def watch(self) -> Watch:
-        """What the live view reads: this stack's InfluxDB, registry and collector."""
-        return Watch(
-            TopSettings(
+        """What the live view reads: this stack's InfluxDB, registry and collector (the
+        ``HOSIERY_TOP_*`` environment may add to it, as to ``hosiery-top``)."""
+        try:
+            settings = TopSettings(
                 influx_url=self.influx.url,
                 registry=self.registry,
                 collector_url=f"http://127.0.0.1:{self.http_port}",
                 refresh=self.args.refresh,
             )
-        )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = "_".join(str(p) for p in error["loc"]).upper()
+            raise TopError(f"HOSIERY_TOP_{where}: {error['msg']}") from None
+        return Watch(settings)
 
     def describe(self) -> str:
         db = DATABASE
@@ -283,7 +289,8 @@ class Stack:
 
 
 def watch_until_stopped(stack: Stack, stop: threading.Event, out: TextIO, *, reserve: int) -> int:
-    """Show the park until ``stop`` is set, ``--duration`` has passed (0) or a child exits (1).
+    """Show the park until ``stop`` is set, ``--duration`` has passed (0) or a child exits (1);
+    2 when the live view cannot be set up.
 
     On a terminal the live view is redrawn every ``--refresh`` seconds below the ``reserve``
     lines already printed; otherwise a status line is printed every ``--status-interval``.
@@ -292,7 +299,11 @@ def watch_until_stopped(stack: Stack, stop: threading.Event, out: TextIO, *, res
     deadline = time.monotonic() + args.duration if args.duration else None
     tty = out.isatty()
     every = args.refresh if tty else args.status_interval
-    watch = stack.watch()
+    try:
+        watch = stack.watch()
+    except TopError as exc:
+        sys.stderr.write(f"hosiery-stack: live view: {exc}\n")
+        return 2
     screen = Screen(watch, out, reserve=reserve) if tty else None
     dead: str | None = None
     next_frame = time.monotonic()

@@ -21,6 +21,9 @@ class FakeStack:
         vars(self.args).update(options)
         self.root = root
         self.dead = dead
+        self.influx = argparse.Namespace(url="http://127.0.0.1:8086")
+        self.registry = None
+        self.http_port = 9108
         results = answers(today=(100, 20))
         self.transport = httpx.MockTransport(lambda request: respond(results, request))
 
@@ -93,3 +96,19 @@ def test_refresh_intervals_are_checked(value: str, capsys: pytest.CaptureFixture
         parse_args(["run", "--refresh", value])
     assert exited.value.code == 2
     assert "--refresh" in capsys.readouterr().err
+
+
+def test_a_bad_live_view_setting_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stack.cli import Stack  # noqa: PLC0415 - only its watch is used
+
+    monkeypatch.setenv("HOSIERY_TOP_TIMEZONE", "Mars/Olympus")
+    fake = FakeStack(tmp_path)
+    fake.watch = lambda: Stack.watch(fake)  # type: ignore[method-assign] # the real settings
+    stop = threading.Event()
+    assert watch_until_stopped(fake, stop, io.StringIO(), reserve=0) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hosiery-stack: live view: HOSIERY_TOP_TIMEZONE: ")
+    assert "unknown time zone" in err
+    assert len(err.splitlines()) == 1
