@@ -634,11 +634,15 @@ def describe(summary: BackfillSummary) -> str:
 
 
 def run_backfill(
-    config: BackfillConfig, *, say: Callable[[str], None], progress: Progress | None = None
+    config: BackfillConfig,
+    *,
+    say: Callable[[str], None],
+    progress: Progress | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> int:
     """``hosiery-sim backfill``: 0 when written, 1 when InfluxDB failed (one line said)."""
     try:
-        summary = Backfill(config, progress=progress).run()
+        summary = Backfill(config, progress=progress, transport=transport).run()
     except CollectorError as exc:
         say(f"backfill failed: {exc}")
         return 1

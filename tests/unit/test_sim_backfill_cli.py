@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from collector.sink import InfluxConfig
-from simulators.backfill import Backfill, BackfillConfig
+from simulators.backfill import Backfill, BackfillConfig, run_backfill
 from simulators.backfill_settings import load_backfill_settings
 from simulators.cli import main
 from simulators.errors import ParameterError
@@ -124,33 +124,42 @@ def test_on_a_terminal_the_steps_are_bars() -> None:
     assert lines == ["simulating 30 machines"]
 
 
-def test_the_command_writes_with_the_credentials_given(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_credentials_given_reach_influxdb_and_a_refusal_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[httpx.Request] = []
     recorder = Recorder()
 
     def influx(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
         if request.headers.get("Authorization") != "Token s3cret":
             return httpx.Response(401, json={"error": "authorization failed"})
         return recorder(request)
 
-    real = Backfill.__init__
+    def backfill_with(token: str) -> tuple[int, list[str]]:
+        monkeypatch.setenv("HOSIERY_INFLUX_TOKEN", token)
+        options = {"days": 1, "machines": 10, "machine_hours": 1, "create_database": False}
+        settings = load_backfill_settings(options)
+        config = BackfillConfig(
+            influx=settings.influx_config(),
+            days=settings.days,
+            machines=settings.machine_count(),
+            machine_hours=settings.machine_hours,
+            create_schema=settings.create_database,
+        )
+        said: list[str] = []
+        code = run_backfill(
+            config,
+            say=said.append,
+            progress=LineProgress(said.append),
+            transport=httpx.MockTransport(influx),
+        )
+        return code, said
 
-    def with_transport(self: Backfill, cfg: BackfillConfig, **kw: object) -> None:
-        real(self, cfg, transport=httpx.MockTransport(influx), **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Backfill, "__init__", with_transport)
-    monkeypatch.setenv("HOSIERY_INFLUX_TOKEN", "s3cret")
-    argv = ["backfill", "--days", "1", "--machines", "10", "--machine-hours", "1"]
-    assert main([*argv, "--no-create-database"]) == 0
-    err = capsys.readouterr().err
-    assert "hosiery-sim: simulating 10 machines" in err  # not a terminal: lines
-    assert "pairs of 10 machines" in err
+    code, said = backfill_with("s3cret")
+    assert code == 0
+    assert said[0] == "simulating 10 machines"
+    assert "pairs of 10 machines" in said[-1]
     assert recorder.points
-    monkeypatch.setenv("HOSIERY_INFLUX_TOKEN", "wrong")
-    assert main([*argv, "--no-create-database"]) == 1
-    err = capsys.readouterr().err
-    assert "backfill failed" in err
-    assert "authorization failed" in err
+    code, said = backfill_with("wrong")
+    assert code == 1
+    assert said[-1].startswith("backfill failed: ")
+    assert "authorization failed" in said[-1]
