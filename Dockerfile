@@ -13,13 +13,14 @@ RUN groupadd --system --gid 10001 hosiery \
        --shell /usr/sbin/nologin hosiery
 
 WORKDIR /opt/hosiery
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY contract/ contract/
 COPY collector/ collector/
 COPY simulators/ simulators/
 COPY stack/ stack/
 COPY admin/ admin/
-RUN pip install --no-compile . && rm -rf build ./*.egg-info
+# The versions CI tested (constraints.txt, written by scripts/lock).
+RUN pip install --no-compile -c constraints.txt . && rm -rf build ./*.egg-info
 
 # The collector's state (accounting journal, snapshots, alert store) must survive the container.
 ENV HOSIERY_STATE_DIR=/var/lib/hosiery/collector \

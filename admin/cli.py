@@ -36,6 +36,7 @@ from collector.durations import influx_duration
 from collector.errors import CollectorError
 from collector.schema import default_schema
 from collector.sink import InfluxConfig, ensure_schema, make_client
+from contract.version import version_line
 
 PROG = "hosiery-admin"
 RELOAD = (
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Manage the broker's accounts and the database schema."
     )
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser(

@@ -1,4 +1,5 @@
-"""``hosiery-collector``: run the collector, or ``hosiery-collector totals`` to report output."""
+"""``hosiery-collector``: run the collector, or ``hosiery-collector totals`` to report output;
+``--version`` prints the product's version."""
 
 import signal
 import sys
@@ -13,6 +14,7 @@ from collector.errors import CollectorError
 from collector.logs import configure_logging
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from contract.version import version_line
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -65,6 +67,9 @@ def run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in args:
+        print(version_line("hosiery-collector"))  # noqa: T201 - the CLI's answer
+        return 0
     if args and args[0] == "totals":
         from collector.totals import main as totals_main  # noqa: PLC0415 - a separate command
 

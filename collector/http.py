@@ -1,4 +1,9 @@
-"""``/metrics`` (Prometheus) and ``/healthz`` on a small HTTP server in its own thread."""
+"""``/metrics`` (Prometheus) and ``/healthz`` on a small HTTP server in its own thread.
+
+``/metrics`` answers in the Prometheus text format, or in OpenMetrics when the request's
+``Accept`` asks for ``application/openmetrics-text`` (prometheus_client's ``choose_encoder``,
+the negotiation Prometheus itself does).
+"""
 
 import threading
 from collections.abc import Callable
@@ -6,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
@@ -17,7 +23,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            self._send(200, content_type, encoder(self.server.registry))
         elif path == "/healthz":
             ok, details = self.server.health()
             body = orjson.dumps({"status": "ok" if ok else "unhealthy", **details})

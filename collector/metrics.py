@@ -1,17 +1,29 @@
 """The collector's Prometheus metrics, registered in an injected registry.
 
 The pipeline counts per batch in plain integers and adds them here once per batch, so metrics
-cost nothing per message.
+cost nothing per message. The registry also carries what every Prometheus exporter has: the
+process (``process_*``: CPU, memory, file descriptors), the Python runtime (``python_info``,
+``python_gc_*``) and ``hosiery_collector_build_info`` (the product's version).
 """
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from collector.source import SourceStats
 from collector.validate import Reason
+from contract.version import product_version
 
 
 class CollectorMetrics:
@@ -19,6 +31,11 @@ class CollectorMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         p = "hosiery_collector"
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.build = Info(f"{p}_build", "The collector's version", registry=registry)
+        self.build.info({"version": product_version()})
         self.received = Counter(
             f"{p}_messages_received", "MQTT messages received", registry=registry
         )

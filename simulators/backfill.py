@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 import httpx
-from pydantic import ValidationError
 
 from collector.capacity import ParkCapacity, capacity_lines
 from collector.errors import CollectorError, InfluxBusyError, InfluxUnreachableError
@@ -112,6 +112,24 @@ class BackfillSummary:
     pairs: int = 0
     points: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+class Progress(Protocol):
+    """Where a backfill says how far it is: a bar on a terminal, a line per step elsewhere."""
+
+    def start(self, what: str, total: int) -> None:
+        """A new step of ``total`` units begins."""
+
+    def advance(self, units: int = 1) -> None:
+        """``units`` more of the current step are done."""
+
+
+class _Silent:
+    def start(self, what: str, total: int) -> None:
+        pass
+
+    def advance(self, units: int = 1) -> None:
+        pass
 
 
 class StateTimer:
@@ -344,7 +362,7 @@ class Backfill:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        progress: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.config = config
         self.park: Park = build_park(config.params, seed=config.seed, machines=config.machines)
@@ -360,7 +378,7 @@ class Backfill:
         self._retrier = Retrier(retry_on=(InfluxUnreachableError, InfluxBusyError))
         self.summary = BackfillSummary(self.start, self.end, len(self.park.machines))
         self._clock = clock
-        self._progress = progress or (lambda _line: None)
+        self._progress: Progress = progress or _Silent()
         self.park_steps: dict[int, dict[str, int]] = {}
         self._enterprise_hours = _Sums()
         self._days = _Sums()
@@ -422,7 +440,10 @@ class Backfill:
         total_machines = sum(p.machines for p in plans)
         offset = self.offset
         end = self.machine_start
-        for day in range((self.start + offset) // DAY, (end - 1 + offset) // DAY + 1):
+        days = range((self.start + offset) // DAY, (end - 1 + offset) // DAY + 1)
+        self._progress.start("writing the expected enterprise-hours (days)", len(days))
+        for day in days:
+            self._progress.advance()
             day_start = day * DAY - offset
             hours = range(max(self.start, day_start), min(end, day_start + DAY), HOUR)
             if not hours:
@@ -484,6 +505,9 @@ class Backfill:
         # per step: pairs, then the readings per state
         park_rows = [[0] * 6 for _ in steps]
         machines = 0
+        self._progress.start(
+            f"simulating {len(self.park.machines):,} machines", len(self.park.machines)
+        )
         for e in self.park.enterprises:
             shift_staffed = staffed[e.shift.name]
             planned_of = planned_by_shift[e.shift.name]
@@ -532,6 +556,7 @@ class Backfill:
                         self._record(e.id, hour, {**values, "planned_s": planned, "machines": 1})
                         hour_pairs = 0
                         hour_seconds = [0.0] * 5
+                self._progress.advance()
         per_step = round(STEP / interval)
         for t, row in zip(steps, park_rows, strict=True):
             self.park_steps[t] = {
@@ -558,16 +583,14 @@ class Backfill:
         capacity = ParkCapacity.model_validate(registry.model_dump())
         now_ns = (self.end - 1) * 1_000_000_000
         self._write(LONG_POLICY, "capacity", iter(capacity_lines(capacity, now_ns)))
-        self._progress(f"simulating {len(self.park.machines):,} machines")
         self._write(HOURLY_POLICY, MACHINE_1H, self.simulated_hours())
         self._write(
             FIVE_MIN_POLICY,
             PARK_5M,
             (_line(PARK_5M, "", row, t) for t, row in sorted(self.park_steps.items())),
         )
-        self._progress("writing the expected enterprise-hours")
         self._write(LONG_POLICY, ENTERPRISE_1H, self.expected_hours())
-        self._progress("writing the simulated enterprise-hours, days and park-hours")
+        self._progress.start("writing the simulated enterprise-hours, days and park-hours", 3)
         self._write(
             LONG_POLICY,
             ENTERPRISE_1H,
@@ -576,6 +599,7 @@ class Backfill:
                 for (e, t), v in self._enterprise_hours.data.items()
             ),
         )
+        self._progress.advance()
         self._write(
             LONG_POLICY,
             ENTERPRISE_1D,
@@ -589,11 +613,13 @@ class Backfill:
                 for (e, t), row in self._days.data.items()
             ),
         )
+        self._progress.advance()
         self._write(
             LONG_POLICY,
             PARK_1H,
             (_line(PARK_1H, "", v, t) for (_, t), v in sorted(self._park_hours.data.items())),
         )
+        self._progress.advance()
         self.summary.pairs = sum(int(v["pairs"]) for v in self._park_hours.data.values())
         self.summary.seconds = self._clock() - began
         self.client.close()
@@ -612,25 +638,15 @@ def describe(summary: BackfillSummary) -> str:
 
 
 def run_backfill(
+    config: BackfillConfig,
     *,
-    url: str,
-    database: str,
-    days: float,
-    seed: int,
-    machines: int | None,
-    machine_hours: int,
     say: Callable[[str], None],
+    progress: Progress | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> int:
     """``hosiery-sim backfill``: 0 when written, 1 when InfluxDB failed (one line said)."""
     try:
-        influx = InfluxConfig(url=url, database=database, timeout=120.0)
-    except ValidationError as exc:
-        raise ParameterError(f"--influx-url/--influx-db: {exc.errors()[0]['msg']}") from None
-    config = BackfillConfig(
-        influx=influx, days=days, seed=seed, machines=machines, machine_hours=machine_hours
-    )
-    try:
-        summary = Backfill(config, progress=say).run()
+        summary = Backfill(config, progress=progress, transport=transport).run()
     except CollectorError as exc:
         say(f"backfill failed: {exc}")
         return 1

@@ -1,6 +1,8 @@
 """``hosiery-sim``: the park model and the fleet simulator on the command line.
 
     hosiery-sim park [--summary] [--registry PATH] [--seed N] [--scale F | --machines N]
+    hosiery-sim backfill --days N [--influx-url URL] [--influx-username U] [--no-create-database]
+        [--scale F | --machines N] [--machine-hours H]
     hosiery-sim run --mqtt-url mqtt://HOST:PORT [--credentials-file PATH]
         [--scale F | --machines N] [--interval S]
         [--speed X] [--seed N] [--duration S] [--truth-file PATH] [--faults all] [--fault-* P]
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from contract.version import version_line
 from simulators.errors import DeliveryError, ParameterError, SimulatorError
 from simulators.fleet import Fleet
 from simulators.park import build_park
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Simulate the hosiery park's machines and their gateways."
     )
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     commands = parser.add_subparsers(dest="command", required=True)
 
     park = commands.add_parser("park", help="describe the park or write its registry")
@@ -94,30 +98,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway client ids are this + the enterprise id (default gw-; another prefix lets "
         "two simulators share a broker)",
     )
-    backfill = commands.add_parser("backfill", help="write the park's history into the rollups")
+    backfill = commands.add_parser(
+        "backfill",
+        help="write the park's history into the rollups",
+        description="Write the park's history into InfluxDB's rollups. InfluxDB is reached as "
+        "the collector reaches it: these options or HOSIERY_INFLUX_URL, HOSIERY_INFLUX_DB, "
+        "HOSIERY_INFLUX_USERNAME, HOSIERY_INFLUX_PASSWORD, HOSIERY_INFLUX_TOKEN and "
+        "HOSIERY_CREATE_DATABASE.",
+    )
     _park_options(backfill)
-    backfill.add_argument("--influx-url", default="http://127.0.0.1:8086", help="InfluxDB")
-    backfill.add_argument("--influx-db", default="hosiery", help="database (default hosiery)")
-    backfill.add_argument("--days", type=float, required=True, help="days of history to write")
+    backfill.add_argument("--influx-url", help="InfluxDB (default http://127.0.0.1:8086)")
+    backfill.add_argument("--influx-db", help="database (default hosiery)")
+    backfill.add_argument("--influx-username", help="InfluxDB 1.x user")
+    backfill.add_argument("--influx-password", help="better: HOSIERY_INFLUX_PASSWORD")
     backfill.add_argument(
-        "--machine-hours", type=int, default=24, help="last hours simulated machine by machine"
+        "--influx-token", help="InfluxDB 2.x/3.x token (better: HOSIERY_INFLUX_TOKEN)"
+    )
+    backfill.add_argument(
+        "--no-create-database",
+        dest="create_database",
+        action="store_false",
+        default=None,
+        help="the database, retention policies and rollups are set up already (an account "
+        "that may only write)",
+    )
+    backfill.add_argument("--days", type=float, help="days of history to write (required)")
+    backfill.add_argument(
+        "--machine-hours", type=int, help="last hours simulated machine by machine (default 24)"
     )
     return parser
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from simulators.backfill import run_backfill  # noqa: PLC0415 - needs the collector's code
+    # The backfill writes with the collector's code; `run` and `park` do without it.
+    from rich.console import Console  # noqa: PLC0415
 
-    settings = load_settings({"seed": args.seed, "scale": args.scale, "machines": args.machines})
-    return run_backfill(
-        url=args.influx_url,
-        database=args.influx_db,
-        days=args.days,
+    from simulators.backfill import BackfillConfig, run_backfill  # noqa: PLC0415
+    from simulators.backfill_settings import load_backfill_settings  # noqa: PLC0415
+    from simulators.progress import BarProgress, LineProgress  # noqa: PLC0415
+
+    options = {k: v for k, v in vars(args).items() if k != "command"}
+    settings = load_backfill_settings(options)
+    config = BackfillConfig(
+        influx=settings.influx_config(),
+        days=settings.days,
         seed=settings.seed,
         machines=settings.machine_count(),
-        machine_hours=args.machine_hours,
-        say=_say,
+        machine_hours=settings.machine_hours,
+        create_schema=settings.create_database,
     )
+    if not sys.stderr.isatty():
+        return run_backfill(config, say=_say, progress=LineProgress(_say))
+    console = Console(stderr=True)
+
+    def say(line: str) -> None:
+        console.print(f"{PROG}: {line}", markup=False, highlight=False)
+
+    with BarProgress(console) as bars:
+        return run_backfill(config, say=say, progress=bars)
 
 
 def _park(args: argparse.Namespace) -> int:

@@ -2,7 +2,11 @@
 
 Starts Mosquitto and InfluxDB as local processes (with the repository's configuration), the
 collector, Grafana when it is installed, and the simulated park publishing to them; keeps all
-state under one folder; prints where to look; stops everything cleanly on Ctrl-C.
+state under one folder; prints where to look, one line each, and below it the live view of the
+park (stack.screen: output now and today against capacity, machines by state, alerts firing,
+the collector's rate and lag) redrawn in place; stops everything cleanly on Ctrl-C. When its
+output is not a terminal (a pipe, a log file, CI) it prints one plain status line every
+``--status-interval`` seconds instead.
 
 Every process runs in a process group of its own, so a terminal's Ctrl-C reaches only this
 command, which stops the rest in order: the simulator (its final readings delivered), the
@@ -11,23 +15,30 @@ collector (what it holds written), Grafana, InfluxDB, Mosquitto.
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 import httpx
+from pydantic import ValidationError
 
+from contract.version import version_line
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
 from stack.errors import ServerError
 from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
 from stack.influxdb import InfluxServer
 from stack.mosquitto import MosquittoServer, auth_conf
 from stack.process import free_port, port_open, wait_until
+from stack.screen import Screen
+from stack.top import TopError, TopSettings, Watch, status_line
 
 DATABASE = "hosiery"
 RECENT_PAIRS = 'SELECT sum("pairs") FROM "production" WHERE time > now() - 5m'
@@ -41,10 +52,22 @@ def _port(preferred: int) -> int:
     return free_port() if preferred == 0 or port_open("127.0.0.1", preferred) else preferred
 
 
+def _seconds(text: str) -> float:
+    """An interval of the live view: 0.2 s to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.2 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not within 0.2-3600 s")
+    return value
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hosiery-stack", description="Run the monitoring stack on a simulated park."
     )
+    parser.add_argument("--version", action="version", version=version_line("hosiery-stack"))
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run", help="start Mosquitto, InfluxDB, the collector, Grafana and the simulator"
@@ -71,6 +94,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     run.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
+    )
+    run.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=5.0,
+        help="seconds between live-view frames (terminal; default 5)",
+    )
+    run.add_argument(
+        "--status-interval",
+        type=_seconds,
+        default=60.0,
+        help="seconds between status lines when the output is not a terminal (default 60)",
     )
     return parser.parse_args(argv)
 
@@ -190,6 +225,22 @@ class Stack:
     def dead_child(self) -> str | None:
         return next((n for n, p in self.children if p.poll() is not None), None)
 
+    def watch(self) -> Watch:
+        """What the live view reads: this stack's InfluxDB, registry and collector (the
+        ``HOSIERY_TOP_*`` environment may add to it, as to ``hosiery-top``)."""
+        try:
+            settings = TopSettings(
+                influx_url=self.influx.url,
+                registry=self.registry,
+                collector_url=f"http://127.0.0.1:{self.http_port}",
+                refresh=self.args.refresh,
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = "_".join(str(p) for p in error["loc"]).upper()
+            raise TopError(f"HOSIERY_TOP_{where}: {error['msg']}") from None
+        return Watch(settings)
+
     def describe(self) -> str:
         db = DATABASE
         lines = [
@@ -237,6 +288,57 @@ class Stack:
         self.mosquitto.stop()
 
 
+def watch_until_stopped(stack: Stack, stop: threading.Event, out: TextIO, *, reserve: int) -> int:
+    """Show the park until ``stop`` is set, ``--duration`` has passed (0) or a child exits (1);
+    2 when the live view cannot be set up.
+
+    On a terminal the live view is redrawn every ``--refresh`` seconds below the ``reserve``
+    lines already printed; otherwise a status line is printed every ``--status-interval``.
+    """
+    args = stack.args
+    deadline = time.monotonic() + args.duration if args.duration else None
+    tty = out.isatty()
+    every = args.refresh if tty else args.status_interval
+    try:
+        watch = stack.watch()
+    except TopError as exc:
+        sys.stderr.write(f"hosiery-stack: live view: {exc}\n")
+        return 2
+    screen = Screen(watch, out, reserve=reserve) if tty else None
+    dead: str | None = None
+    next_frame = time.monotonic()
+    try:
+        with screen or nullcontext():
+            while not stop.is_set():
+                dead = stack.dead_child()
+                if dead is not None:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if time.monotonic() >= next_frame:
+                    next_frame = time.monotonic() + every
+                    if screen is not None:
+                        screen.draw()
+                    else:
+                        _status(watch, out)
+                stop.wait(min(1.0, max(0.0, next_frame - time.monotonic())))
+    finally:
+        watch.close()
+    if dead is None:
+        return 0
+    sys.stderr.write(f"hosiery-stack: the {dead} exited; see {stack.root / (dead + '.log')}\n")
+    return 1
+
+
+def _status(watch: Watch, out: TextIO) -> None:
+    try:
+        line = status_line(watch.snapshot())
+    except TopError as exc:
+        line = f"live view: {exc}"
+    out.write(f"hosiery-stack: {line}\n")
+    out.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     stack = Stack(args)
@@ -245,32 +347,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal closed. The children have process groups of their own, so only
+    # this command hears it, and must stop them.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
     try:
         stack.start()
     except (ServerError, TimeoutError, subprocess.CalledProcessError) as exc:
         stack.stop()
-        print(f"hosiery-stack: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error line
+        sys.stderr.write(f"hosiery-stack: {exc}\n")
         return 2
-    print(stack.describe(), flush=True)  # noqa: T201 - the CLI's report
-    deadline = time.monotonic() + args.duration if args.duration else None
-    code = 0
-    while not stop.wait(1.0):
-        dead = stack.dead_child()
-        if dead is not None and not stop.is_set():
-            print(  # noqa: T201 - the CLI's error line
-                f"hosiery-stack: the {dead} exited; see {stack.root / (dead + '.log')}",
-                file=sys.stderr,
-            )
-            code = 1
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-    print("hosiery-stack: stopping", flush=True)  # noqa: T201 - the CLI's report
-    stack.stop()
-    print("hosiery-stack: stopped", flush=True)  # noqa: T201 - the CLI's report
+    description = stack.describe()
+    _say(description)
+    columns = shutil.get_terminal_size().columns
+    # The lines printed, as the terminal wraps them, and one blank line under them.
+    reserve = sum(-(-max(1, len(line)) // columns) for line in description.splitlines()) + 1
+    try:
+        code = watch_until_stopped(stack, stop, sys.stdout, reserve=reserve)
+    finally:
+        _say("hosiery-stack: stopping")
+        stack.stop()
+    _say("hosiery-stack: stopped")
     return code
+
+
+def _say(text: str) -> None:
+    """A report line on stdout; none when the terminal has gone (the run still stops cleanly)."""
+    with suppress(OSError):
+        print(text, flush=True)  # noqa: T201 - the CLI's report
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """``hosiery-top``: the park at a glance in a terminal, refreshed from InfluxDB every few seconds.
 
     hosiery-top [--influx-url URL] [--influx-db DB] [--registry PATH] [--refresh S]
-        [--window DURATION] [--top N] [--once]
+        [--window DURATION] [--top N] [--collector-url URL] [--timezone TZ] [--once]
 
-Shows the park's production rate against its capacity, the machines by state, the machines
-that should be knitting and are not (longest first) and the alerts firing. ``--once`` prints one
-frame and exits (scripts, tests); otherwise the screen is cleared and redrawn until Ctrl-C.
+Shows the park's output now (the window's rate) and today (since park-local midnight, from the
+5-minute rollups, as the dashboards' "today") against its capacity, the machines by state, the
+machines that should be knitting and are not (longest first), the alerts firing and, with
+``--collector-url``, the collector's write rate and lag (from its ``/metrics``). On a terminal
+the view is drawn with ``rich`` (stack.screen) and redrawn in place until Ctrl-C; ``--once``
+prints one plain-text frame and exits (scripts, tests), and so does every refresh when the
+output is not a terminal.
 
 Capacity comes from the ``capacity`` measurement (the collector writes it when it has the park
 registry; its ``pairs_per_year`` over 8,760 hours), else from the park
@@ -23,7 +27,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -31,8 +35,12 @@ from typing import Any, TextIO
 
 import httpx
 import orjson
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collector.alerting.calendar import time_zone
+from contract.version import version_line
+from stack.probe import CollectorProbe, CollectorStatus
 
 PROG = "hosiery-top"
 HOURS_PER_YEAR = 8760.0
@@ -41,7 +49,17 @@ PARK_PAIRS_PER_MACHINE_HOUR = 3.5e9 / 40_000 / HOURS_PER_YEAR
 STATES = ("running", "idle", "fault", "maintenance", "off")
 PRODUCTIVE = frozenset(("running", "idle"))
 """States in which a machine is expected to knit (the alerting's idle rule)."""
-CLEAR = "\x1b[H\x1b[2J"
+NEWEST_5M = 'SELECT last("pairs") FROM "rollup_5m"."park_5m" WHERE time >= {since}ms'
+TODAY_QUERIES = (
+    (
+        'SELECT sum("pairs") AS pairs FROM "rollup_5m"."park_5m" '
+        "WHERE time >= {since}ms AND time < {until}ms"
+    ),
+    'SELECT sum("pairs") AS pairs FROM "production" WHERE time >= {until}ms',
+)
+"""Today's pairs: the park's 5-minute rollups up to their newest interval (which a continuous
+query may not have finished), the raw readings from there (at most the 10 to 15 minutes the
+continuous queries lag behind; since midnight when nothing is rolled up yet)."""
 CAPACITY_QUERY = (
     'SELECT last("pairs_per_year") AS pairs_per_year, last("machines") AS machines '
     """FROM "rollup_long"."capacity" WHERE "scope" = 'park'"""
@@ -66,7 +84,16 @@ class TopSettings(BaseSettings):
     refresh: float = Field(5.0, ge=0.2, le=3600)
     window: float = Field(300.0, ge=10, le=86400)
     top: int = Field(10, ge=0, le=1000)
+    collector_url: str | None = None
+    timezone: str = "UTC+08:00"
+    """Where "today" begins: park time, as the dashboards."""
     once: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        time_zone(value)
+        return value
 
 
 # -- what a frame shows ---------------------------------------------------------------------------
@@ -113,11 +140,31 @@ class Snapshot:
     capacity: Capacity
     idle: list[IdleMachine] = field(default_factory=list)
     alerts: list[FiringAlert] = field(default_factory=list)
+    today_pairs: int = 0
+    today_s: float = 0.0
+    """Seconds since park-local midnight."""
+    collector: CollectorStatus | None = None
 
     @property
     def rate(self) -> float:
         """Pairs per hour."""
         return self.pairs * 3600.0 / self.covered_s if self.covered_s > 0 else 0.0
+
+    @property
+    def share(self) -> float:
+        """The rate's share of capacity."""
+        per_hour = self.capacity.pairs_per_hour
+        return self.rate / per_hour if per_hour else 0.0
+
+    @property
+    def today_capacity(self) -> float:
+        """Pairs the capacity allows from midnight until now."""
+        return self.capacity.pairs_per_hour * self.today_s / 3600.0
+
+    @property
+    def today_share(self) -> float:
+        capacity = self.today_capacity
+        return self.today_pairs / capacity if capacity else 0.0
 
 
 # -- reading InfluxDB ------------------------------------------------------------------------------
@@ -195,13 +242,25 @@ def _rows(series: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, 
     ]
 
 
+def midnight_ms(now_ms: int, zone: str) -> int:
+    """The start of ``now_ms``'s day in the time zone ``zone``."""
+    now = dt.datetime.fromtimestamp(now_ms / 1000, time_zone(zone))
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp() * 1000)
+
+
 def collect(
-    influx: Influx, settings: TopSettings, registry: Registry | None, now_ms: int
+    influx: Influx,
+    settings: TopSettings,
+    registry: Registry | None,
+    now_ms: int,
+    collector: CollectorStatus | None = None,
 ) -> Snapshot:
     window = int(settings.window)
     since = f"time > now() - {window}s"
     by_machine = 'GROUP BY "enterprise", "machine"'
-    production, first, states, productive, capacity, alerts = influx.query(
+    midnight = midnight_ms(now_ms, settings.timezone)
+    production, first, states, productive, capacity, alerts, today = influx.query(
         [
             f'SELECT sum("pairs") AS pairs FROM "production" WHERE {since}',  # noqa: S608 - integers only
             f'SELECT first("pairs") FROM "production" WHERE {since}',  # noqa: S608 - integers only
@@ -209,8 +268,13 @@ def collect(
             f'SELECT last("pairs") FROM "production" WHERE {since} AND "pairs" > 0 {by_machine}',  # noqa: S608 - integers only
             CAPACITY_QUERY,
             'SELECT * FROM "alerts" WHERE time > now() - 30d GROUP BY * ORDER BY time DESC LIMIT 1',
+            NEWEST_5M.format(since=midnight),
         ]
     )
+    newest = _rows(today)
+    until = int(newest[0][1]["time"]) if newest else midnight
+    rolled, recent = influx.query([q.format(since=midnight, until=until) for q in TODAY_QUERIES])
+    today_pairs = sum(int(row["pairs"] or 0) for _tags, row in _rows(rolled) + _rows(recent))
     pairs = int(_rows(production)[0][1]["pairs"] or 0) if production else 0
     start_ms = now_ms - window * 1000
     first_ms = int(_rows(first)[0][1]["time"]) if first else now_ms
@@ -244,6 +308,9 @@ def collect(
         capacity=_capacity(capacity, registry, len(latest)),
         idle=idle[: settings.top],
         alerts=_firing(alerts),
+        today_pairs=today_pairs,
+        today_s=(now_ms - midnight) / 1000.0,
+        collector=collector,
     )
 
 
@@ -283,7 +350,7 @@ def _firing(series: list[dict[str, Any]]) -> list[FiringAlert]:
 # -- rendering -------------------------------------------------------------------------------------
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -299,22 +366,59 @@ def _bar(share: float) -> str:
     return "[" + "#" * filled + "." * (BAR - filled) + "]"
 
 
+def collector_line(status: CollectorStatus) -> str:
+    """The collector's rate, lag and buffer on one line."""
+    if status.error is not None:
+        return status.error
+    parts = [
+        "rate measuring"
+        if status.readings_per_s is None
+        else f"{status.readings_per_s:,.0f} readings/s written",
+        f"lag {status.lag_s:.1f} s" if status.lag_s is not None else "lag unknown",
+        f"buffer {status.buffer:,.0f}" if status.buffer is not None else "",
+        {True: "MQTT connected", False: "MQTT NOT connected", None: ""}[status.connected],
+    ]
+    return "   ".join(part for part in parts if part)
+
+
+def status_line(snap: Snapshot) -> str:
+    """A frame's essentials on one plain line (logs, pipes)."""
+    states = " ".join(f"{state} {snap.states.get(state, 0):,}" for state in STATES)
+    expected = f"/{snap.expected:,}" if snap.expected is not None else ""
+    line = (
+        f"now {snap.rate:,.0f} pairs/h ({snap.share:.1%} of capacity); "
+        f"today {snap.today_pairs:,} pairs ({snap.today_share:.1%}); "
+        f"machines {snap.reporting:,}{expected} reporting: {states}; "
+        f"alerts firing {len(snap.alerts):,}"
+    )
+    if snap.collector is not None:
+        line += f"; collector {collector_line(snap.collector)}"
+    return line
+
+
 def render(snap: Snapshot, *, source: str, top: int) -> str:
     """One frame, plain text."""
     now = dt.datetime.fromtimestamp(snap.at_ms / 1000, dt.UTC)
-    window = _ago(snap.window_s)
-    share = snap.rate / snap.capacity.pairs_per_hour if snap.capacity.pairs_per_hour else 0.0
+    window = ago(snap.window_s)
+    share = snap.share
     lines = [
         f"{PROG}  {now:%Y-%m-%d %H:%M:%S} UTC  {source}",
         "",
-        f"Rate       {snap.rate:,.0f} pairs/h  (last {_ago(snap.covered_s)}: {snap.pairs:,} pairs)",
+        f"Rate       {snap.rate:,.0f} pairs/h  (last {ago(snap.covered_s)}: {snap.pairs:,} pairs)",
         f"Capacity   {snap.capacity.pairs_per_hour:,.0f} pairs/h  ({snap.capacity.source})",
         f"           {_bar(share)} {share:.1%} of capacity",
-        "",
+        (
+            f"Today      {snap.today_pairs:,} pairs in {ago(snap.today_s)} "
+            f"(capacity {snap.today_capacity:,.0f})"
+        ),
+        f"           {_bar(snap.today_share)} {snap.today_share:.1%} of capacity",
     ]
+    if snap.collector is not None:
+        lines.append(f"Collector  {collector_line(snap.collector)}")
+    lines.append("")
     expected = f" of {snap.expected:,} expected" if snap.expected is not None else ""
     fresh = (
-        f"; last reading {_ago((snap.at_ms - snap.last_reading_ms) / 1000)} ago"
+        f"; last reading {ago((snap.at_ms - snap.last_reading_ms) / 1000)} ago"
         if snap.last_reading_ms is not None
         else "; no readings"
     )
@@ -331,7 +435,7 @@ def render(snap: Snapshot, *, source: str, top: int) -> str:
         lines.append("  none")
     for m in snap.idle[:top]:
         since = (
-            f"no pairs for {_ago((snap.at_ms - m.last_pairs_ms) / 1000)}"
+            f"no pairs for {ago((snap.at_ms - m.last_pairs_ms) / 1000)}"
             if m.last_pairs_ms is not None
             else f"no pairs in the last {window}"
         )
@@ -347,7 +451,7 @@ def render(snap: Snapshot, *, source: str, top: int) -> str:
             if a.machine
             else f"{a.enterprise} gateway ({a.machine_count:,} machines)"
         )
-        since = _ago((snap.at_ms - a.since_ms) / 1000)
+        since = ago((snap.at_ms - a.since_ms) / 1000)
         lines.append(f"  {a.kind:<8} {who:<24} for {since:<8} {a.reason[:60]}")
     return "\n".join(lines) + "\n"
 
@@ -357,6 +461,7 @@ def render(snap: Snapshot, *, source: str, top: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="The park at a glance, live.")
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     parser.add_argument("--influx-url", help="InfluxDB, http://HOST:PORT (default local)")
     parser.add_argument("--influx-db", help="database (default hosiery)")
     parser.add_argument("--influx-username", help="a user that may read the database")
@@ -365,34 +470,74 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refresh", type=float, help="seconds between frames (default 5)")
     parser.add_argument("--window", type=float, help="seconds of readings a frame uses (300)")
     parser.add_argument("--top", type=int, help="machines and alerts listed (default 10)")
+    parser.add_argument(
+        "--collector-url", help="the collector's http://HOST:PORT: its rate and lag (/metrics)"
+    )
+    parser.add_argument(
+        "--timezone", help="where today begins: UTC, Asia/Shanghai, UTC+08:00 (default)"
+    )
     parser.add_argument("--once", action="store_true", default=None, help="print one frame")
     return parser
 
 
-def _frame(influx: Influx, settings: TopSettings, registry: Registry | None, now_ms: int) -> str:
-    source = f"InfluxDB {settings.influx_url} ({settings.influx_db})"
-    snap = collect(influx, settings, registry, now_ms)
-    return render(snap, source=source, top=settings.top)
+class Watch:
+    """What every frame reads: InfluxDB, the registry and (optionally) the collector."""
+
+    def __init__(
+        self,
+        settings: TopSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = None if settings.registry is None else read_registry(settings.registry)
+        self.influx = Influx(settings, transport)
+        self.probe = (
+            None
+            if settings.collector_url is None
+            else CollectorProbe(settings.collector_url, transport=transport)
+        )
+        self.source = f"InfluxDB {settings.influx_url} ({settings.influx_db})"
+        self._clock = clock or _now_ms
+
+    def close(self) -> None:
+        self.influx.close()
+        if self.probe is not None:
+            self.probe.close()
+
+    def snapshot(self) -> Snapshot:
+        status = None if self.probe is None else self.probe.sample()
+        return collect(self.influx, self.settings, self.registry, self._clock(), status)
+
+    def text(self) -> str:
+        """One plain-text frame."""
+        return render(self.snapshot(), source=self.source, top=self.settings.top)
 
 
 def run(settings: TopSettings, out: TextIO, stop: threading.Event) -> int:
-    registry = None if settings.registry is None else read_registry(settings.registry)
-    influx = Influx(settings)
+    """``--once``: one frame; on a terminal, the live view; else a plain frame every refresh."""
+    watch = Watch(settings)
     try:
         if settings.once:
-            out.write(_frame(influx, settings, registry, _now_ms()))
+            out.write(watch.text())
+            return 0
+        if out.isatty():
+            from stack.screen import live  # noqa: PLC0415 - rich only where it draws
+
+            live(watch, out, stop)
             return 0
         while not stop.is_set():
             try:
-                text = _frame(influx, settings, registry, _now_ms())
+                text = watch.text()
             except TopError as exc:
                 text = f"{PROG}: {exc}; trying again every {settings.refresh:g} s\n"
-            out.write(CLEAR + text + f"\n(refresh {settings.refresh:g} s; Ctrl-C quits)\n")
+            out.write(text + "\n")
             out.flush()
             stop.wait(settings.refresh)
         return 0
     finally:
-        influx.close()
+        watch.close()
 
 
 def _now_ms() -> int:

@@ -1,10 +1,10 @@
 """``hosiery-stack run``, the native run of scripts/park, as a user runs it: it fills InfluxDB
 with the simulated park's production, ``hosiery-top`` shows it, Ctrl-C stops everything."""
 
+import contextlib
 import os
-import pty
 import re
-import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from stack.process import wait_until
@@ -38,20 +39,25 @@ class NativeRun:
         return found.group(1)
 
     def descendants(self) -> set[int]:
-        """Every process started by the run (children and their children), from /proc."""
-        parents: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        found, frontier = set(), {self.proc.pid}
-        while frontier:
-            frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
-            found |= frontier
-        return found
+        return descendants(self.proc.pid)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process started by ``root`` (children and their children), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
 
 
 @pytest.fixture
@@ -62,6 +68,7 @@ def native_run(tmp_path: Path) -> Iterator[NativeRun]:
         "--machines", str(MACHINES), "--interval", "1", "--speed", "600",
         "--sim-start", "2026-03-02T09:00:00",  # a Monday morning: every shift is working
         "--mqtt-port", "0", "--influx-port", "0", "--http-port", "0", "--grafana-port", "0",
+        "--status-interval", "2",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSIERY_")}
     # A session of its own, like a shell's job: Ctrl-C goes to the run's process group only.
@@ -141,6 +148,34 @@ def test_the_native_run_fills_influxdb_and_stops_cleanly_on_ctrl_c(native_run: N
         re.MULTILINE,
     ), frame
 
+    # The collector's /metrics, as a Prometheus server asks for it.
+    metrics_url = re.search(r"collector +(http://\S+/metrics)", native_run.output())
+    assert metrics_url is not None
+    scraped = httpx.get(
+        metrics_url.group(1), headers={"Accept": "application/openmetrics-text"}, timeout=30
+    )
+    assert scraped.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert scraped.text.endswith("# EOF\n")
+    assert re.search(r'^hosiery_collector_build_info\{version="[^"]+"\} 1', scraped.text, re.M)
+    assert re.search(r"^process_resident_memory_bytes \d", scraped.text, re.M)
+    assert re.search(r"^hosiery_collector_readings_written_total [1-9]", scraped.text, re.M)
+
+    # Not a terminal: plain status lines, no escape sequences.
+    wait_until(
+        lambda: (
+            re.search(
+                rf"^hosiery-stack: now [1-9][\d,]* pairs/h .* {MACHINES}/{MACHINES} reporting",
+                native_run.output(),
+                re.MULTILINE,
+            )
+            is not None
+        ),
+        30,
+        interval=0.5,
+        what="a status line",
+    )
+    assert "\x1b" not in native_run.output()
+
     children = native_run.descendants()
     assert len(children) >= 4  # mosquitto, influxd, the collector, the simulator
     os.killpg(native_run.proc.pid, signal.SIGINT)
@@ -152,40 +187,116 @@ def test_the_native_run_fills_influxdb_and_stops_cleanly_on_ctrl_c(native_run: N
     assert "published" in sim_log  # the simulator shut down cleanly, final readings delivered
 
 
-def test_the_live_view_redraws_in_a_terminal(native_run: NativeRun) -> None:
-    wait_until(
-        lambda: "Ctrl-C stops it" in native_run.output() or native_run.proc.poll() is not None,
-        120,
-        interval=0.2,
-        what="the stack started",
-    )
-    url = native_run.influx_url()
-    wait_until(lambda: len(machines_with_readings(url)) == MACHINES, 60, interval=1, what="data")
-    primary, secondary = pty.openpty()
-    top = subprocess.Popen(
-        [sys.executable, "-m", "stack.top", "--influx-url", url, "--refresh", "0.5",
-         "--registry", str(native_run.root / "registry.json")],
-        stdin=secondary, stdout=secondary, stderr=secondary,
-    )  # fmt: skip
-    os.close(secondary)
-    screen = bytearray()
+class Tmux:
+    """A tmux server of the test's own (its socket in a temporary folder): the terminal a user
+    runs scripts/park in, read back as the screen shows it."""
 
-    def two_frames() -> bool:
-        ready, _, _ = select.select([primary], [], [], 0.2)
-        if ready:
-            screen.extend(os.read(primary, 65536))
-        return screen.count(b"\x1b[H\x1b[2J") >= 2 and screen.rstrip().endswith(b"quits)")
+    def __init__(self, socket: Path, env: dict[str, str]) -> None:
+        self.socket = socket
+        self.env = env
 
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), *args],
+            check=True, capture_output=True, text=True, env=self.env, timeout=30,
+        ).stdout  # fmt: skip
+
+    def start(self, window: str, argv: list[str], *, first: bool = False) -> None:
+        command = " ".join(shlex.quote(a) for a in argv)
+        where = ["new-session", "-d", "-x", str(COLUMNS), "-y", str(ROWS), "-s", "park"]
+        self(*(where if first else ["new-window", "-t", "park"]), "-n", window, command,
+             ";", "set-option", "-w", "-t", f"park:{window}", "remain-on-exit", "on")  # fmt: skip
+
+    def screen(self, window: str) -> str:
+        return self("capture-pane", "-p", "-t", f"park:{window}")
+
+    def exit_status(self, window: str) -> int | None:
+        shown = self("display", "-p", "-t", f"park:{window}", "#{pane_dead}:#{pane_dead_status}")
+        dead, _, status = shown.strip().partition(":")
+        return int(status) if dead == "1" else None
+
+    def pane_pid(self, window: str) -> int:
+        return int(self("display", "-p", "-t", f"park:{window}", "#{pane_pid}"))
+
+
+COLUMNS, ROWS = 150, 45
+
+
+def test_scripts_park_shows_the_live_park_in_its_terminal(tmp_path: Path) -> None:
+    """What a user sees: the stack run in a terminal (tmux), the URLs one line each above the
+    live view; hosiery-top in a second window; closing the terminal stops everything."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOSIERY_", "TMUX"))}
+    tmux = Tmux(tmp_path / "tmux.sock", env)
+    root = tmp_path / "stack"
+    argv = [
+        sys.executable, "-m", "stack.cli", "run", "--dir", str(root),
+        "--machines", str(MACHINES), "--interval", "1", "--speed", "600",
+        "--sim-start", "2026-03-02T09:00:00", "--refresh", "1",
+        "--mqtt-port", "0", "--influx-port", "0", "--http-port", "0", "--grafana-port", "0",
+    ]  # fmt: skip
+    tmux.start("stack", argv, first=True)
+    stack_pid = tmux.pane_pid("stack")
+    started: set[int] = set()
     try:
-        wait_until(two_frames, 60, interval=0.01, what="two frames of hosiery-top")
-        top.send_signal(signal.SIGINT)
-        assert top.wait(30) == 0
+        screen = ""
+
+        def live_park() -> bool:
+            nonlocal screen
+            screen = tmux.screen("stack")
+            assert tmux.exit_status("stack") is None, screen
+            reporting = f"{MACHINES} reporting of {MACHINES} expected" in screen
+            writing = re.search(r"Collector +[\d,]+ readings/s written", screen) is not None
+            knitting = re.search(r"Output now +[1-9][\d,]* pairs/h", screen) is not None
+            return reporting and writing and knitting
+
+        wait_until(live_park, 120, interval=0.5, what=f"the live park on the screen:\n{screen}")
+        lines = screen.splitlines()
+        view = next(i for i, line in enumerate(lines) if line.startswith("hosiery-top"))
+        above = lines[:view]
+        assert above[0] == "hosiery-stack is running; Ctrl-C stops it."
+        for name in ("MQTT broker", "InfluxDB", "collector", "live view"):
+            assert sum(line.startswith(f"  {name} ") for line in above) == 1, above
+        below = "\n".join(lines[view:])
+        assert re.search(r"Output today +[\d,]+ pairs", below)
+        assert re.search(r"running \d+ +idle \d+ +fault \d+ +maintenance \d+ +off \d+", below)
+        assert "MQTT connected" in below
+        assert "Alerts firing" in below
+        assert len(lines) <= ROWS
+
+        found = re.search(r"InfluxDB +(http://127\.0\.0\.1:\d+)", screen)
+        assert found is not None
+        hosiery_top_in_a_second_window(tmux, found.group(1), root / "registry.json")
+
+        started = descendants(stack_pid) | {stack_pid}
+        assert len(started) >= 5  # the run, mosquitto, influxd, the collector, the simulator
+        # The user closes the terminal (Ctrl-C is the other test's): the run hears SIGHUP and
+        # stops everything it started, the simulator's last readings delivered.
+        tmux("kill-window", "-t", "park:stack")
+
+        def all_stopped() -> bool:
+            return not {pid for pid in started if Path(f"/proc/{pid}").exists()}
+
+        wait_until(all_stopped, 120, interval=0.5, what="every process of the run to stop")
+        assert "published" in (root / "simulator.log").read_text()
     finally:
-        if top.poll() is None:
-            top.kill()
-            top.wait(10)
-        os.close(primary)
-    last = screen.decode().rsplit("\x1b[H\x1b[2J", 1)[1]
-    assert re.search(r"^Rate +[\d,]+ pairs/h", last, re.MULTILINE)
-    assert re.search(r"running \d+ +idle \d+ +fault \d+", last)
-    assert f"{MACHINES} reporting" in last
+        left = descendants(stack_pid) | started
+        with contextlib.suppress(subprocess.CalledProcessError):
+            tmux("kill-server")
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def hosiery_top_in_a_second_window(tmux: Tmux, influx_url: str, registry: Path) -> None:
+    top = [sys.executable, "-m", "stack.top", "--influx-url", influx_url,
+           "--refresh", "0.5", "--registry", str(registry)]  # fmt: skip
+    tmux.start("top", top)
+
+    def top_drawn() -> bool:
+        shown = tmux.screen("top")
+        return f"{MACHINES} reporting" in shown and "Output now" in shown
+
+    wait_until(top_drawn, 60, interval=0.5, what="hosiery-top in a terminal")
+    tmux("send-keys", "-t", "park:top", "C-c")
+    wait_until(lambda: tmux.exit_status("top") is not None, 30, what="hosiery-top to quit")
+    assert tmux.exit_status("top") == 0

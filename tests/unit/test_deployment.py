@@ -303,3 +303,19 @@ def test_the_image_installs_every_package_and_command_compose_runs(
     commands |= set(re.findall(r"\b(hosiery-[a-z]+) ", COMPOSE.read_text()))
     assert commands >= {"hosiery-admin", "hosiery-collector", "hosiery-sim", "hosiery-top"}
     assert commands <= set(project["project"]["scripts"]), commands
+
+
+def test_the_backfill_service_writes_with_the_collectors_account_into_the_schema(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    backfill = services["backfill"]
+    assert backfill["entrypoint"] == ["hosiery-sim", "backfill"]
+    assert backfill["profiles"] == ["tools"]
+    env = backfill["environment"]
+    collector = services["collector"]["environment"]
+    for name in ("HOSIERY_INFLUX_URL", "HOSIERY_INFLUX_USERNAME", "HOSIERY_INFLUX_PASSWORD"):
+        assert env[name] == collector[name]
+    assert env["HOSIERY_CREATE_DATABASE"] == "false"
+    assert backfill["depends_on"]["influxdb-init"]["condition"] == (
+        "service_completed_successfully"
+    )

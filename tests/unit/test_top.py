@@ -9,16 +9,20 @@ import httpx
 import orjson
 import pytest
 
+from stack.probe import CollectorProbe
 from stack.top import (
     PARK_PAIRS_PER_MACHINE_HOUR,
     Influx,
     TopError,
     TopSettings,
+    Watch,
     collect,
     main,
+    midnight_ms,
     read_registry,
     render,
     run,
+    status_line,
 )
 
 NOW = 1_800_000_000_000
@@ -34,8 +38,13 @@ def series(
 
 
 def answers(
-    capacity: list[dict[str, Any]] | None = None, alerts: list[dict[str, Any]] | None = None
+    capacity: list[dict[str, Any]] | None = None,
+    alerts: list[dict[str, Any]] | None = None,
+    today: tuple[int, int] = (0, 0),
 ) -> list[list[dict[str, Any]]]:
+    """The first round's seven answers, then the second's two: today's pairs rolled up (the
+    newest interval 20 minutes ago) and raw since that interval."""
+    rolled, recent = today
     return [
         [series(["pairs"], [[0, 1200]])],
         [series(["first"], [[NOW - 120_000, 3]])],
@@ -51,18 +60,26 @@ def answers(
         ],
         capacity or [],
         alerts or [],
+        [series(["last"], [[NOW - 1_200_000, 5]])] if rolled else [],
+        [series(["pairs"], [[0, rolled]])] if rolled else [],
+        [series(["pairs"], [[0, recent]])] if recent else [],
     ]
 
 
-def influx_with(results: list[list[dict[str, Any]]], seen: list[str] | None = None) -> Influx:
-    def handler(request: httpx.Request) -> httpx.Response:
-        form = dict(httpx.QueryParams(request.content.decode()))
-        if seen is not None:
-            seen.append(form["q"])
-        body = {"results": [{"statement_id": i, "series": s} for i, s in enumerate(results)]}
-        return httpx.Response(200, content=orjson.dumps(body))
+def respond(
+    results: list[list[dict[str, Any]]], request: httpx.Request, seen: list[str] | None = None
+) -> httpx.Response:
+    """InfluxDB's answer to a /query of either round of :func:`answers`."""
+    form = dict(httpx.QueryParams(request.content.decode()))
+    if seen is not None:
+        seen.append(form["q"])
+    batch = results[7:] if len(form["q"].split(";")) == 2 else results[:7]
+    body = {"results": [{"statement_id": i, "series": s} for i, s in enumerate(batch)]}
+    return httpx.Response(200, content=orjson.dumps(body))
 
-    return Influx(TopSettings(), transport=httpx.MockTransport(handler))
+
+def influx_with(results: list[list[dict[str, Any]]], seen: list[str] | None = None) -> Influx:
+    return Influx(TopSettings(), transport=httpx.MockTransport(lambda r: respond(results, r, seen)))
 
 
 def test_a_frame_shows_rate_capacity_states_and_machines_not_knitting() -> None:
@@ -85,7 +102,26 @@ def test_a_frame_shows_rate_capacity_states_and_machines_not_knitting() -> None:
     assert "no pairs for 3m20s" in text
     assert "E1/M1 " not in text
     assert "Alerts firing: 0" in text
-    assert all("now() - 300s" in q or "capacity" in q or "alerts" in q for q in seen[0].split(";"))
+    statements = seen[0].split(";")
+    assert all("now() - 300s" in q for q in statements[:4])
+    # Today began at midnight park time (UTC+8): 16 hours before 08:00 UTC.
+    midnight = NOW - 16 * 3_600_000
+    assert statements[-1].endswith(f"time >= {midnight}ms")
+    assert snap.today_s == 16 * 3600
+    # Nothing rolled up yet: today is the raw readings since midnight.
+    assert seen[1].split(";")[1].endswith(f"time >= {midnight}ms")
+
+
+def test_today_is_the_rollups_up_to_their_newest_interval_then_the_raw_readings() -> None:
+    seen: list[str] = []
+    snap = collect(influx_with(answers(today=(4000, 250)), seen), TopSettings(), None, NOW)
+    assert snap.today_pairs == 4250
+    newest = NOW - 1_200_000
+    rolled, raw = seen[1].split(";")
+    assert '"park_5m"' in rolled
+    assert rolled.endswith(f"time < {newest}ms")
+    assert '"production"' in raw
+    assert raw.endswith(f"time >= {newest}ms")
 
 
 def test_a_rate_is_never_taken_over_less_than_a_minute() -> None:
@@ -163,7 +199,7 @@ def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--refresh" in capsys.readouterr().err
 
 
-def test_the_live_view_keeps_going_when_the_database_is_away() -> None:
+def test_without_a_terminal_every_refresh_is_a_plain_frame_and_the_database_may_be_away() -> None:
     stop = threading.Event()
     out = StringIO()
 
@@ -174,5 +210,99 @@ def test_the_live_view_keeps_going_when_the_database_is_away() -> None:
 
     settings = TopSettings(influx_url="http://127.0.0.1:9", refresh=0.2)
     assert run(settings, Once(), stop) == 0
-    assert "cannot reach InfluxDB" in out.getvalue()
-    assert out.getvalue().startswith("\x1b[H\x1b[2J")
+    assert out.getvalue().startswith("hosiery-top: cannot reach InfluxDB")
+    assert "\x1b" not in out.getvalue()
+
+
+def test_today_is_counted_from_midnight_in_the_time_zone_given() -> None:
+    assert midnight_ms(NOW, "UTC") == NOW - 8 * 3_600_000
+    assert midnight_ms(NOW, "UTC+08:00") == NOW - 16 * 3_600_000
+    assert midnight_ms(NOW, "Asia/Shanghai") == NOW - 16 * 3_600_000
+    assert main(["--timezone", "Mars/Olympus"]) == 2
+
+
+def test_today_is_set_against_the_capacity_of_the_hours_since_midnight() -> None:
+    capacity = [series(["pairs_per_year", "machines"], [[0, 8760 * 1000, 10]])]
+    snap = collect(
+        influx_with(answers(capacity=capacity, today=(4000, 0))), TopSettings(), None, NOW
+    )
+    assert snap.today_pairs == 4000
+    assert snap.today_capacity == pytest.approx(16_000)
+    assert snap.today_share == pytest.approx(0.25)
+    text = render(snap, source="test", top=10)
+    assert "Today      4,000 pairs in 16h00m (capacity 16,000)" in text
+    assert "25.0% of capacity" in text
+    line = status_line(snap)
+    assert "today 4,000 pairs (25.0%)" in line
+    assert "machines 4 reporting: running 2 idle 1 fault 1 maintenance 0 off 0" in line
+
+
+METRICS = """# TYPE hosiery_collector_readings_written counter
+hosiery_collector_readings_written_total {readings}
+# TYPE hosiery_collector_messages_received counter
+hosiery_collector_messages_received_total {received}
+# TYPE hosiery_collector_consumer_lag_seconds gauge
+hosiery_collector_consumer_lag_seconds 1.5
+# TYPE hosiery_collector_buffer_depth gauge
+hosiery_collector_buffer_depth 12
+# TYPE hosiery_collector_mqtt_connected gauge
+hosiery_collector_mqtt_connected {connected}
+"""
+
+
+def collector_answering(pages: list[str], clock: list[float]) -> CollectorProbe:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/metrics"
+        return httpx.Response(200, text=pages.pop(0))
+
+    return CollectorProbe(
+        "http://collector:9108/",
+        transport=httpx.MockTransport(handler),
+        clock=lambda: clock.pop(0),
+    )
+
+
+def test_the_collector_rate_comes_from_two_scrapes_and_its_lag_from_the_gauge() -> None:
+    pages = [
+        METRICS.format(readings=1000, received=1100, connected=1),
+        METRICS.format(readings=6000, received=6600, connected=0),
+        METRICS.format(readings=10, received=10, connected=1),  # restarted: counters from 0
+    ]
+    probe = collector_answering(pages, [100.0, 110.0, 120.0])
+    first = probe.sample()
+    assert first.readings_per_s is None
+    assert (first.lag_s, first.buffer, first.connected) == (1.5, 12, True)
+    second = probe.sample()
+    assert second.readings_per_s == pytest.approx(500.0)
+    assert second.messages_per_s == pytest.approx(550.0)
+    assert second.connected is False
+    assert probe.sample().readings_per_s is None
+    snap = collect(influx_with(answers()), TopSettings(), None, NOW, second)
+    text = render(snap, source="test", top=10)
+    assert "Collector  500 readings/s written   lag 1.5 s   buffer 12   MQTT NOT connected" in text
+
+
+def test_an_unreadable_collector_is_one_line_in_the_frame() -> None:
+    probe = collector_answering(["not prometheus {"], [1.0])
+    status = probe.sample()
+    assert status.error is not None
+    assert status.error.startswith("http://collector:9108/metrics is not Prometheus")
+    down = CollectorProbe("http://127.0.0.1:9").sample()
+    assert down.error is not None
+    assert down.error.startswith("cannot read http://127.0.0.1:9/metrics")
+
+
+def test_a_watch_reads_influxdb_and_the_collector_through_one_transport() -> None:
+    results = answers(today=(0, 10))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return httpx.Response(200, text=METRICS.format(readings=5, received=5, connected=1))
+        return respond(results, request)
+
+    settings = TopSettings(collector_url="http://127.0.0.1:9108")
+    watch = Watch(settings, transport=httpx.MockTransport(handler), clock=lambda: NOW)
+    text = watch.text()
+    watch.close()
+    assert "Collector  rate measuring   lag 1.5 s" in text
+    assert "Today      10 pairs" in text
