@@ -7,16 +7,21 @@ reading, so that a plain sum over any window is the true output. The rules:
 * Per machine and per boot, readings are ordered by ``seq``. A reading's ``pairs`` is its
   ``pairs_total`` minus that of the closest earlier reading of the same boot, or its whole
   ``pairs_total`` when it is the first reading seen of that boot (counters start at 0 at boot).
-  So the pairs of a boot add up to the highest ``pairs_total`` seen in it, and the pairs of a
-  machine to the sum over its boots: exactly what the counters make observable.
+* A counter that falls while ``seq`` rises was reset inside the boot (an operator cleared it):
+  the reading's ``pairs`` is its whole ``pairs_total``, as at a boot (Prometheus's counter-reset
+  rule). Such a reading is marked ``counter_reset``.
+  So the pairs of a boot add up to the increase of its counter over the readings seen, resets
+  included, and the pairs of a machine to the sum over its boots: what the counters make
+  observable.
 * A reading already seen (same boot and ``seq``) is a duplicate: it changes nothing.
 * A reading that arrives late, between two readings already seen, takes its share from its
-  successor: the successor's ``pairs`` is corrected (the correction is returned, for the sink to
-  overwrite the stored point).
+  successor: the successor's ``pairs`` is recomputed against the late reading (the correction
+  is returned, for the sink to overwrite the stored point). A late reading that lands across a
+  reset moves or reveals it: each of the two readings is compared with its own predecessor, so
+  a reset is marked on the reading right after it, and a reset that only the late reading shows
+  (its counter is above its successor's) is counted then.
 * Each boot keeps a window of its most recent readings. A reading older than the window is "too
   late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
-* A reading whose ``pairs_total`` contradicts the order given by ``seq`` (lower than an earlier
-  reading, or higher than a later one, of the same boot) breaks the contract and is a conflict.
 * The machine keeps its most recent boots open; older boots are closed, and late readings of a
   closed boot are too late.
 
@@ -38,7 +43,6 @@ class Verdict(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
-    CONFLICT = "conflict"
 
 
 class Correction(NamedTuple):
@@ -47,6 +51,8 @@ class Correction(NamedTuple):
     ts: int
     seq: int
     pairs: int
+    counter_reset: bool | None = None
+    """The reading's new ``counter_reset`` mark, when the late reading changed it."""
 
 
 class Outcome(NamedTuple):
@@ -56,11 +62,15 @@ class Outcome(NamedTuple):
     correction: Correction | None = None
     reset: bool = False
     """The reading opened a new boot of a machine already known: its counter was reset."""
+    counter_reset: bool = False
+    """The counter fell since the previous reading of the boot: ``pairs`` is ``pairs_total``."""
+    resets_found: int = 0
+    """Resets inside the boot that this reading made known (0 or 1; a late reading may only
+    move one that was already counted)."""
 
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
 TOO_LATE = Outcome(Verdict.TOO_LATE)
-CONFLICT = Outcome(Verdict.CONFLICT)
 
 # ``apply`` runs once per reading: it builds outcomes with tuple.__new__ (a NamedTuple's own
 # constructor is Python code) and reads the verdict from a module constant.
@@ -143,14 +153,16 @@ class Ledger:
             return DUPLICATE
         pts = ledger.pts
         pred_pt = pts[i - 1] if i else ledger.floor_pt
-        if pairs_total < pred_pt:
-            return CONFLICT
+        if pairs_total >= pred_pt:  # the counter went on: the common case
+            pairs = pairs_total - pred_pt
+            reset = False
+        else:  # the counter fell: reset inside the boot
+            pairs = pairs_total
+            reset = True
         correction = None
+        found = int(reset)
         if i < n:
-            succ_pt = pts[i]
-            if pairs_total > succ_pt:
-                return CONFLICT
-            correction = Correction(ledger.tss[i], seqs[i], succ_pt - pairs_total)
+            correction, found = self._successor(ledger, i, pred_pt, pairs_total, found)
         if i == n:
             seqs.append(seq)
             pts.append(pairs_total)
@@ -163,7 +175,20 @@ class Ledger:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
             ledger.tss.pop(0)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total - pred_pt, correction, False))
+        return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+
+    @staticmethod
+    def _successor(
+        ledger: "_Boot", i: int, pred_pt: int, pairs_total: int, found: int
+    ) -> tuple[Correction, int]:
+        """The correction of the reading after a late one, and the resets now known."""
+        succ_pt = ledger.pts[i]
+        was_reset = succ_pt < pred_pt
+        is_reset = succ_pt < pairs_total
+        pairs = succ_pt if is_reset else succ_pt - pairs_total
+        mark = None if is_reset == was_reset else is_reset
+        found += int(is_reset) - int(was_reset)
+        return Correction(ledger.tss[i], ledger.seqs[i], pairs, mark), found
 
     def _open_boot(
         self, state: _Machine, boot: str, seq: int, ts: int, pairs_total: int
@@ -180,7 +205,7 @@ class Ledger:
             oldest = next(iter(state.boots))
             del state.boots[oldest]
             state.closed.append(oldest)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset))
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0))
 
     def dump(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the ledger."""

@@ -44,8 +44,13 @@ class CollectorMetrics:
             registry=registry,
         )
         self.resets = Counter(
-            f"{p}_counter_resets", "New boots of known machines (counter resets)", registry=registry
+            f"{p}_counter_resets",
+            "Counter resets: new_boot (a known machine's new boot), in_boot (the counter fell)",
+            ["kind"],
+            registry=registry,
         )
+        for kind in ("new_boot", "in_boot"):
+            self.resets.labels(kind)
         self.corrections = Counter(
             f"{p}_corrections", "Stored readings corrected after a late reading", registry=registry
         )

@@ -40,7 +40,7 @@ from collector.lines import (
 from collector.logs import RateLimit
 from collector.metrics import CollectorMetrics
 from collector.source import Delivery
-from collector.validate import Reading, Reason, Rejection, Status, Validator
+from collector.validate import Reading, Rejection, Status, Validator
 from contract import REJECTED_TOPIC
 
 
@@ -306,7 +306,7 @@ class Pipeline:
         for delivery in deliveries:
             verdict = validate(delivery.topic, delivery.payload, now_ms)
             if isinstance(verdict, Reading):
-                account(delivery, verdict, batch, now_ns, now_ms)
+                account(verdict, batch, now_ms)
             elif isinstance(verdict, Rejection):
                 self._reject(delivery, verdict, batch, now_ns)
             elif isinstance(verdict, Status):
@@ -323,9 +323,7 @@ class Pipeline:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
 
-    def _account(
-        self, delivery: Delivery, reading: Reading, batch: Batch, now_ns: int, now_ms: int
-    ) -> None:
+    def _account(self, reading: Reading, batch: Batch, now_ms: int) -> None:
         enterprise, machine, data = reading
         outcome = self.ledger.apply(
             enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total
@@ -344,6 +342,7 @@ class Pipeline:
                     data.state,
                     data.style,
                     data.rpm,
+                    outcome.counter_reset,
                 )
             )
             batch.readings += 1
@@ -357,11 +356,14 @@ class Pipeline:
                         machine,
                         production_time_ns(correction.ts, correction.seq),
                         correction.pairs,
+                        correction.counter_reset,
                     )
                 )
                 batch.tally["correction"] += 1
             if outcome.reset:
                 batch.tally["reset"] += 1
+            if outcome.resets_found:
+                batch.tally["counter_reset"] += outcome.resets_found
             for observer in self.observers:
                 try:
                     observer.on_reading(reading, outcome.pairs, now_ms)
@@ -369,15 +371,8 @@ class Pipeline:
                     self._observer_failed(observer, "on_reading", exc)
         elif status is Verdict.DUPLICATE:
             batch.tally["duplicate"] += 1
-        elif status is Verdict.TOO_LATE:
-            batch.tally["too_late"] += 1
         else:
-            conflict = Rejection(
-                Reason.COUNTER_CONFLICT,
-                f"pairs_total {data.pairs_total} at seq {data.seq} of boot {data.boot} "
-                "contradicts the readings around it",
-            )
-            self._reject(delivery, conflict, batch, now_ns)
+            batch.tally["too_late"] += 1
 
     def _observer_failed(self, observer: Observer, call: str, exc: Exception) -> None:
         """Count and log (rate-limited) an observer's exception; ingestion goes on."""
@@ -497,7 +492,8 @@ class Pipeline:
                 m.rejected.labels(key[9:]).inc(count)
         m.duplicates.inc(tally["duplicate"])
         m.too_late.inc(tally["too_late"])
-        m.resets.inc(tally["reset"])
+        m.resets.labels("new_boot").inc(tally["reset"])
+        m.resets.labels("in_boot").inc(tally["counter_reset"])
         m.corrections.inc(tally["correction"])
         m.statuses.inc(tally["status"])
         m.ignored.inc(tally["ignored"])

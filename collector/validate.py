@@ -33,7 +33,6 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TS_IN_FUTURE = "ts_in_future"
     TS_TOO_OLD = "ts_too_old"
-    COUNTER_CONFLICT = "counter_conflict"
 
 
 class Limits(NamedTuple):

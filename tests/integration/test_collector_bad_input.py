@@ -112,37 +112,6 @@ def test_bad_input_is_rejected_counted_and_stored(
     assert any(row[1] == topic and row[2] == len(payload) for row in stored[0]["values"])
 
 
-def test_counter_conflict_is_rejected(
-    setup: tuple[Collector, Recorder], mosquitto: MosquittoServer, influx: InfluxServer
-) -> None:
-    collector, rejected = setup
-    db = collector.settings.influx_db
-    topic = "hosiery/v1/E0002/M001/counter"
-    with publisher(mosquitto) as pub:
-        pub.publish(topic, reading(seq=1, pairs_total=50), qos=1).wait_for_publish(5)
-        pub.publish(topic, reading(seq=2, pairs_total=40), qos=1).wait_for_publish(5)
-        pub.publish(topic, reading(seq=3, pairs_total=60), qos=1).wait_for_publish(5)
-    wait_until(
-        lambda: pairs_by_machine(influx.url, db).get(("E0002", "M001")) == 60,
-        15,
-        what="the readings around the conflict",
-    )
-    wait_until(
-        lambda: (
-            metric(
-                collector,
-                "hosiery_collector_messages_rejected_total",
-                {"reason": "counter_conflict"},
-            )
-            == 1
-        ),
-        10,
-        what="the conflict counted",
-    )
-    notices = [orjson.loads(p) for p in rejected.payloads(REJECTED_TOPIC)]
-    assert any(n["reason"] == "counter_conflict" and n["topic"] == topic for n in notices)
-
-
 def test_health_stays_ok_after_bad_input(setup: tuple[Collector, Recorder]) -> None:
     collector, _ = setup
     ok, details = collector.health()
