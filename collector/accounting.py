@@ -24,6 +24,9 @@ reading, so that a plain sum over any window is the true output. The rules:
   late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
 * The machine keeps its most recent boots open; older boots are closed, and late readings of a
   closed boot are too late.
+* A reading that would count a whole ``pairs_total`` (the first of a new boot, or one after a
+  reset) is implausible when that is more than the machine can have knitted since the reading
+  before it (:class:`PairsLimit`); it is rejected and changes nothing.
 
 Nothing here does I/O or reads a clock: the ledger is a plain value, tested with tables and
 property-based tests, and rebuilt after a restart by replaying the journal of accepted readings.
@@ -43,6 +46,28 @@ class Verdict(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
+    IMPLAUSIBLE = "implausible"
+
+
+HOUR_MS = 3_600_000
+
+
+class PairsLimit(NamedTuple):
+    """The plausibility bound: the most pairs a machine can knit in a while.
+
+    ``max_pairs_per_hour`` times the hours since the reading before it (in time, of the same
+    machine), plus ``allowance_hours`` at that rate (clock steps, a reading right after a
+    reset); ``unknown_hours`` when no earlier reading of the machine is known.
+    """
+
+    max_pairs_per_hour: float = 120.0
+    allowance_hours: float = 1.0
+    unknown_hours: float = 400 * 24.0
+
+    def most(self, elapsed_ms: int | None) -> int:
+        """The most pairs plausible over ``elapsed_ms`` (None: since an unknown time)."""
+        hours = self.unknown_hours if elapsed_ms is None else max(0, elapsed_ms) / HOUR_MS
+        return int(self.max_pairs_per_hour * (hours + self.allowance_hours))
 
 
 class Correction(NamedTuple):
@@ -71,6 +96,7 @@ class Outcome(NamedTuple):
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
 TOO_LATE = Outcome(Verdict.TOO_LATE)
+IMPLAUSIBLE = Outcome(Verdict.IMPLAUSIBLE)
 
 # ``apply`` runs once per reading: it builds outcomes with tuple.__new__ (a NamedTuple's own
 # constructor is Python code) and reads the verdict from a module constant.
@@ -81,7 +107,7 @@ _ACCEPTED = Verdict.ACCEPTED
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
 
-    __slots__ = ("floor_pt", "floor_seq", "pts", "seqs", "tss")
+    __slots__ = ("floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "tss")
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
@@ -89,15 +115,24 @@ class _Boot:
         self.tss: list[int] = []
         self.floor_seq = -1
         self.floor_pt = 0
+        self.floor_ts = -1
 
     def dump(self) -> list[Any]:
-        return [self.floor_seq, self.floor_pt, list(self.seqs), list(self.pts), list(self.tss)]
+        return [
+            self.floor_seq,
+            self.floor_pt,
+            list(self.seqs),
+            list(self.pts),
+            list(self.tss),
+            self.floor_ts,
+        ]
 
     @classmethod
     def load(cls, data: list[Any]) -> "_Boot":
         boot = cls()
         boot.floor_seq, boot.floor_pt = data[0], data[1]
         boot.seqs, boot.pts, boot.tss = list(data[2]), list(data[3]), list(data[4])
+        boot.floor_ts = data[5] if len(data) > 5 else -1  # snapshots before the bound lack it
         return boot
 
 
@@ -124,22 +159,23 @@ class Ledger:
         self.window = window
         self.open_boots = open_boots
         self.closed_boots = closed_boots
+        self.limit: PairsLimit | None = None
+        """The plausibility bound; None (the default, and while the journal is replayed) checks
+        nothing."""
         self._machines: dict[tuple[str, str], _Machine] = {}
 
     def __len__(self) -> int:
         return len(self._machines)
 
-    def apply(
+    def apply(  # noqa: PLR0912 - the per-reading path stays inline: a helper call costs ~10 %
         self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
     ) -> Outcome:
         """Account one reading and return what to store for it."""
         key = (enterprise, machine)
         state = self._machines.get(key)
-        if state is None:
-            state = self._machines[key] = _Machine(self.closed_boots)
-        ledger = state.boots.get(boot)
+        ledger = None if state is None else state.boots.get(boot)
         if ledger is None:
-            return self._open_boot(state, boot, seq, ts, pairs_total)
+            return self._open_boot(key, state, boot, seq, ts, pairs_total)
 
         seqs = ledger.seqs
         n = len(seqs)
@@ -159,23 +195,33 @@ class Ledger:
         else:  # the counter fell: reset inside the boot
             pairs = pairs_total
             reset = True
+            if self.limit is not None and not _plausible_reset(self.limit, ledger, i, ts, pairs):
+                return IMPLAUSIBLE
         correction = None
         found = int(reset)
         if i < n:
             correction, found = self._successor(ledger, i, pred_pt, pairs_total, found)
+            if correction.counter_reset and not self._plausible(
+                correction.pairs, correction.ts - ts
+            ):
+                return IMPLAUSIBLE
+        tss = ledger.tss
         if i == n:
             seqs.append(seq)
             pts.append(pairs_total)
-            ledger.tss.append(ts)
+            tss.append(ts)
         else:
             seqs.insert(i, seq)
             pts.insert(i, pairs_total)
-            ledger.tss.insert(i, ts)
+            tss.insert(i, ts)
         if n >= self.window:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
-            ledger.tss.pop(0)
+            ledger.floor_ts = tss.pop(0)
         return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+
+    def _plausible(self, pairs: int, elapsed_ms: int | None) -> bool:
+        return self.limit is None or pairs <= self.limit.most(elapsed_ms)
 
     @staticmethod
     def _successor(
@@ -191,11 +237,23 @@ class Ledger:
         return Correction(ledger.tss[i], ledger.seqs[i], pairs, mark), found
 
     def _open_boot(
-        self, state: _Machine, boot: str, seq: int, ts: int, pairs_total: int
+        self,
+        key: tuple[str, str],
+        state: _Machine | None,
+        boot: str,
+        seq: int,
+        ts: int,
+        pairs_total: int,
     ) -> Outcome:
         """The first reading seen of a boot: it counts its whole ``pairs_total``."""
-        if boot in state.closed:
+        if state is None:
+            if not self._plausible(pairs_total, None):
+                return IMPLAUSIBLE
+            state = self._machines[key] = _Machine(self.closed_boots)
+        elif boot in state.closed:
             return TOO_LATE
+        elif not self._plausible(pairs_total, _since(state, ts)):
+            return IMPLAUSIBLE
         reset = bool(state.boots) or bool(state.closed)
         ledger = state.boots[boot] = _Boot()
         ledger.seqs.append(seq)
@@ -208,7 +266,7 @@ class Ledger:
         return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0))
 
     def dump(self) -> dict[str, Any]:
-        """A JSON-ready snapshot of the ledger."""
+        """A JSON-ready snapshot of the ledger (the limit is configuration, not state)."""
         return {
             "window": self.window,
             "open_boots": self.open_boots,
@@ -233,3 +291,15 @@ class Ledger:
             state.closed.extend(closed)
             ledger._machines[(enterprise, machine)] = state
         return ledger
+
+
+def _since(state: _Machine, ts: int) -> int | None:
+    """Milliseconds from the machine's newest known reading before ``ts`` (None: none known)."""
+    before = [t for boot in state.boots.values() for t in boot.tss if t <= ts]
+    return ts - max(before) if before else None
+
+
+def _plausible_reset(limit: PairsLimit, ledger: _Boot, i: int, ts: int, pairs: int) -> bool:
+    """Whether a reading at position ``i`` after a reset can have knitted ``pairs``."""
+    pred_ts = ledger.tss[i - 1] if i else ledger.floor_ts
+    return pairs <= limit.most(None if pred_ts < 0 else ts - pred_ts)

@@ -40,8 +40,8 @@ from collector.lines import (
 from collector.logs import RateLimit
 from collector.metrics import CollectorMetrics
 from collector.source import Delivery
-from collector.validate import Reading, Rejection, Status, Validator
-from contract import REJECTED_TOPIC
+from collector.validate import Reading, Reason, Rejection, Status, Validator
+from contract import REJECTED_TOPIC, CounterReading
 
 
 class Source(Protocol):
@@ -306,7 +306,7 @@ class Pipeline:
         for delivery in deliveries:
             verdict = validate(delivery.topic, delivery.payload, now_ms)
             if isinstance(verdict, Reading):
-                account(verdict, batch, now_ms)
+                account(delivery, verdict, batch, now_ns, now_ms)
             elif isinstance(verdict, Rejection):
                 self._reject(delivery, verdict, batch, now_ns)
             elif isinstance(verdict, Status):
@@ -323,7 +323,9 @@ class Pipeline:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
 
-    def _account(self, reading: Reading, batch: Batch, now_ms: int) -> None:
+    def _account(
+        self, delivery: Delivery, reading: Reading, batch: Batch, now_ns: int, now_ms: int
+    ) -> None:
         enterprise, machine, data = reading
         outcome = self.ledger.apply(
             enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total
@@ -371,8 +373,19 @@ class Pipeline:
                     self._observer_failed(observer, "on_reading", exc)
         elif status is Verdict.DUPLICATE:
             batch.tally["duplicate"] += 1
-        else:
+        elif status is Verdict.TOO_LATE:
             batch.tally["too_late"] += 1
+        else:
+            self._reject(delivery, self._implausible(data), batch, now_ns)
+
+    def _implausible(self, data: CounterReading) -> Rejection:
+        limit = self.ledger.limit
+        rate = f"{limit.max_pairs_per_hour:g}" if limit is not None else "?"
+        return Rejection(
+            Reason.IMPLAUSIBLE_COUNT,
+            f"pairs_total {data.pairs_total} at seq {data.seq} of boot {data.boot} would count "
+            f"more pairs than a machine knits at {rate} pairs/h since its previous reading",
+        )
 
     def _observer_failed(self, observer: Observer, call: str, exc: Exception) -> None:
         """Count and log (rate-limited) an observer's exception; ingestion goes on."""

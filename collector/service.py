@@ -8,7 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from structlog.typing import FilteringBoundLogger
 
-from collector.accounting import Ledger
+from collector.accounting import Ledger, PairsLimit
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
 from collector.capacity import CapacityWriter, open_capacity
@@ -109,6 +109,8 @@ class Collector:
         s = self.settings
         files = load_files(s) if s.alerts else None
         ledger = self.journal.open(Ledger(window=s.reorder_window))
+        # After the replay: readings the journal holds were accepted under the bound of their day.
+        ledger.limit = PairsLimit(max_pairs_per_hour=s.max_pairs_per_hour)
         try:
             observers = self.observers
             if files is not None:

@@ -84,6 +84,14 @@ class CollectorSettings(BaseSettings):
     reorder_window: int = Field(
         8, ge=1, le=1000, description="readings per boot kept for reordering"
     )
+    max_pairs_per_hour: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "plausibility bound: most pairs a machine knits per hour; a new boot or a counter"
+            " reset counting more since the previous reading (plus an hour) is rejected"
+        ),
+    )
     max_future: Duration = Field(300.0, description="reject readings this far ahead of now")
     max_age: Duration = Field(7 * 86400.0, description="reject readings older than this")
     http_host: str = Field("127.0.0.1", description="address of /metrics and /healthz")

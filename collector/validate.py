@@ -33,6 +33,7 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TS_IN_FUTURE = "ts_in_future"
     TS_TOO_OLD = "ts_too_old"
+    IMPLAUSIBLE_COUNT = "implausible_count"
 
 
 class Limits(NamedTuple):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.accounting import Correction, Ledger, Outcome, Verdict
+from collector.accounting import HOUR_MS, Correction, Ledger, Outcome, PairsLimit, Verdict
 
 E, M = "E0001", "M001"
 
@@ -221,6 +221,141 @@ def test_dump_and_load_continue_identically() -> None:
 def test_invalid_limits(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="must be"):
         Ledger(**kwargs)
+
+
+# --- plausibility bound ----------------------------------------------------------------------
+
+LIMIT = PairsLimit(max_pairs_per_hour=120.0, allowance_hours=1.0, unknown_hours=100.0)
+
+
+def bounded(**kwargs: int) -> Ledger:
+    ledger = Ledger(**kwargs)
+    ledger.limit = LIMIT
+    return ledger
+
+
+def test_the_limit_is_rate_times_elapsed_plus_an_allowance() -> None:
+    assert LIMIT.most(0) == 120
+    assert LIMIT.most(HOUR_MS) == 240
+    assert LIMIT.most(-5_000) == 120  # a clock that stepped back: the allowance only
+    assert LIMIT.most(None) == 120 * 101
+
+
+H = HOUR_MS
+
+
+# (enterprise, machine, boot, seq, ts, pairs_total) readings; the verdict of the last one.
+@pytest.mark.parametrize(
+    ("readings", "verdict"),
+    [
+        pytest.param(
+            [("a", 0, 0, 10**9)], Verdict.IMPLAUSIBLE, id="first reading of a machine: 10^9"
+        ),
+        pytest.param(
+            [("a", 0, 0, 12_120)], Verdict.ACCEPTED, id="first reading: the unknown-time bound"
+        ),
+        pytest.param(
+            [("a", 0, 0, 12_121)], Verdict.IMPLAUSIBLE, id="first reading: one above the bound"
+        ),
+        pytest.param(
+            [("a", 0, 0, 5), ("b", 0, 60_000, 10**9)],
+            Verdict.IMPLAUSIBLE,
+            id="new boot a minute after the last reading: 10^9",
+        ),
+        pytest.param(
+            [("a", 0, 0, 5), ("b", 0, 2 * H, 360)],
+            Verdict.ACCEPTED,
+            id="new boot two hours later: 3 hours at the rate",
+        ),
+        pytest.param(
+            [("a", 0, 0, 5), ("b", 0, 2 * H, 361)],
+            Verdict.IMPLAUSIBLE,
+            id="new boot two hours later: one above",
+        ),
+        pytest.param(
+            [("a", 0, 5 * H, 5), ("b", 0, 2 * H, 12_120)],
+            Verdict.ACCEPTED,
+            id="new boot stamped before every known reading: the unknown-time bound",
+        ),
+        pytest.param(
+            [("a", 0, 0, 500), ("a", 1, 60_000, 10**9)],
+            Verdict.ACCEPTED,
+            id="a rising counter is not bounded",
+        ),
+        pytest.param(
+            [("a", 0, 0, 500), ("a", 1, H, 240)],
+            Verdict.ACCEPTED,
+            id="reset an hour after the previous reading",
+        ),
+        pytest.param(
+            [("a", 0, 0, 500), ("a", 1, H, 241)],
+            Verdict.IMPLAUSIBLE,
+            id="reset an hour after: one above",
+        ),
+        pytest.param(
+            [("a", 0, 0, 500), ("a", 2, 2 * H, 600), ("a", 1, H, 1000)],
+            Verdict.IMPLAUSIBLE,
+            id="late reading that would make its successor count 600 in an hour",
+        ),
+        pytest.param(
+            [("a", 0, 0, 500), ("a", 2, 2 * H, 200), ("a", 1, H, 1000)],
+            Verdict.ACCEPTED,
+            id="late reading whose successor counts 200 in an hour",
+        ),
+    ],
+)
+def test_plausibility_bound(readings: list[tuple[str, int, int, int]], verdict: Verdict) -> None:
+    ledger = bounded()
+    outcomes = [ledger.apply(E, M, *r) for r in readings]
+    assert all(o.verdict is Verdict.ACCEPTED for o in outcomes[:-1])
+    assert outcomes[-1].verdict is verdict
+
+
+def test_an_implausible_reading_changes_nothing() -> None:
+    ledger = bounded()
+    assert ledger.apply(E, M, "a", 0, 0, 10**9).verdict is Verdict.IMPLAUSIBLE
+    assert len(ledger) == 0
+    ledger.apply(E, M, "a", 1, 1000, 30)
+    before = ledger.dump()
+    assert ledger.apply(E, M, "a", 2, 2000, 10**6 // 2).verdict is Verdict.ACCEPTED
+    ledger = Ledger.load(before)
+    ledger.limit = LIMIT
+    assert ledger.apply(E, M, "b", 0, 3000, 10**6).verdict is Verdict.IMPLAUSIBLE
+    assert ledger.dump() == before
+
+
+def test_a_rejected_reset_is_counted_by_a_later_plausible_reading() -> None:
+    """Readings are cumulative: the next reading after a rejected one carries its pairs."""
+    ledger = bounded()
+    first = ledger.apply(E, M, "a", 0, 0, 1000)
+    assert ledger.apply(E, M, "a", 1, 60_000, 500).verdict is Verdict.IMPLAUSIBLE
+    later = ledger.apply(E, M, "a", 2, 4 * H, 510)
+    assert (later.pairs, later.counter_reset) == (510, True)
+    assert first.pairs + later.pairs == 1510
+
+
+@pytest.mark.parametrize(("late", "verdict"), [(240, Verdict.ACCEPTED), (241, Verdict.IMPLAUSIBLE)])
+def test_a_reset_after_the_floor_is_bounded_by_the_floors_time(late: int, verdict: Verdict) -> None:
+    ledger = bounded(window=1)
+    ledger.apply(E, M, "a", 0, 0, 1000)
+    ledger.apply(E, M, "a", 2, 2 * H, 1002)  # seq 0 becomes the floor
+    restored = Ledger.load(ledger.dump())
+    restored.limit = LIMIT
+    assert restored.apply(E, M, "a", 1, H, late).verdict is verdict
+
+
+def test_a_snapshot_without_floor_times_loads() -> None:
+    ledger = Ledger(window=1)
+    ledger.apply(E, M, "a", 0, 0, 5)
+    ledger.apply(E, M, "a", 1, 1, 6)
+    data = ledger.dump()
+    for _e, _m, boots, _closed in data["machines"]:
+        for value in boots.values():
+            del value[5]
+    restored = Ledger.load(data)
+    restored.limit = LIMIT
+    assert restored.apply(E, M, "a", 0, 0, 5).verdict is Verdict.DUPLICATE
+    assert restored.apply(E, M, "a", 2, 2, 7).pairs == 1
 
 
 # --- properties -------------------------------------------------------------------------------
