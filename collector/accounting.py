@@ -24,6 +24,11 @@ reading, so that a plain sum over any window is the true output. The rules:
   late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
 * The machine keeps its most recent boots open; older boots are closed, and late readings of a
   closed boot are too late.
+* Gaps in ``seq`` are readings lost upstream: a reading that skips ``k`` numbers after the
+  newest one of its boot makes ``k`` readings missing, a late reading that lands in a gap fills
+  one, and the first reading of a new boot of a known machine misses the ones before it (from
+  seq 0). The count is kept per enterprise (:meth:`Ledger.missing_readings`). A reading older
+  than the window cannot be told from a duplicate, so a gap older than the window stays.
 * A reading that would count a whole ``pairs_total`` (the first of a new boot, or one after a
   reset) is implausible when that is more than the machine can have knitted since the reading
   before it (:class:`PairsLimit`); it is rejected and changes nothing.
@@ -107,7 +112,7 @@ _ACCEPTED = Verdict.ACCEPTED
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
 
-    __slots__ = ("floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "tss")
+    __slots__ = ("base", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "tss")
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
@@ -116,6 +121,8 @@ class _Boot:
         self.floor_seq = -1
         self.floor_pt = 0
         self.floor_ts = -1
+        self.base = 0
+        """The lowest ``seq`` from which missing readings are counted."""
 
     def dump(self) -> list[Any]:
         return [
@@ -125,6 +132,7 @@ class _Boot:
             list(self.pts),
             list(self.tss),
             self.floor_ts,
+            self.base,
         ]
 
     @classmethod
@@ -132,7 +140,9 @@ class _Boot:
         boot = cls()
         boot.floor_seq, boot.floor_pt = data[0], data[1]
         boot.seqs, boot.pts, boot.tss = list(data[2]), list(data[3]), list(data[4])
-        boot.floor_ts = data[5] if len(data) > 5 else -1  # snapshots before the bound lack it
+        # Snapshots of earlier versions lack the floor's time and the base.
+        boot.floor_ts = data[5] if len(data) > 5 else -1
+        boot.base = data[6] if len(data) > 6 else (boot.seqs[0] if boot.seqs else 0)
         return boot
 
 
@@ -163,6 +173,9 @@ class Ledger:
         """The plausibility bound; None (the default, and while the journal is replayed) checks
         nothing."""
         self._machines: dict[tuple[str, str], _Machine] = {}
+        self._missing: dict[str, int] = {}
+        self.missing_total = 0
+        """Readings missing (gaps in ``seq``), park-wide."""
 
     def __len__(self) -> int:
         return len(self._machines)
@@ -181,12 +194,14 @@ class Ledger:
         n = len(seqs)
         if seqs[-1] < seq:  # in order, the common case
             i = n
+            if seq - seqs[-1] != 1:
+                self._count_missing(enterprise, seq - seqs[-1] - 1)
         else:
             if seq <= ledger.floor_seq:
                 return DUPLICATE if seq == ledger.floor_seq else TOO_LATE
             i = bisect_left(seqs, seq)
-        if i < n and seqs[i] == seq:
-            return DUPLICATE
+            if seqs[i] == seq:
+                return DUPLICATE
         pts = ledger.pts
         pred_pt = pts[i - 1] if i else ledger.floor_pt
         if pairs_total >= pred_pt:  # the counter went on: the common case
@@ -211,6 +226,7 @@ class Ledger:
             pts.append(pairs_total)
             tss.append(ts)
         else:
+            self._fill(enterprise, ledger, i, seq)
             seqs.insert(i, seq)
             pts.insert(i, pairs_total)
             tss.insert(i, ts)
@@ -219,6 +235,22 @@ class Ledger:
             ledger.floor_pt = pts.pop(0)
             ledger.floor_ts = tss.pop(0)
         return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+
+    def _count_missing(self, enterprise: str, count: int) -> None:
+        self._missing[enterprise] = self._missing.get(enterprise, 0) + count
+        self.missing_total += count
+
+    def _fill(self, enterprise: str, ledger: _Boot, i: int, seq: int) -> None:
+        """A late reading at position ``i``: it fills a gap, or extends the counted range."""
+        if i or ledger.floor_seq >= 0 or seq >= ledger.base:
+            self._count_missing(enterprise, -1)
+        else:  # below the first reading seen of the machine's first boot: a gap opens above it
+            self._count_missing(enterprise, ledger.base - seq - 1)
+            ledger.base = seq
+
+    def missing_readings(self) -> dict[str, int]:
+        """Readings missing per enterprise (gaps in ``seq``; enterprises with none left out)."""
+        return {e: n for e, n in self._missing.items() if n}
 
     def _plausible(self, pairs: int, elapsed_ms: int | None) -> bool:
         return self.limit is None or pairs <= self.limit.most(elapsed_ms)
@@ -256,6 +288,11 @@ class Ledger:
             return IMPLAUSIBLE
         reset = bool(state.boots) or bool(state.closed)
         ledger = state.boots[boot] = _Boot()
+        if reset:  # a known machine's new boot: counted from seq 0
+            if seq:
+                self._count_missing(key[0], seq)
+        else:
+            ledger.base = seq
         ledger.seqs.append(seq)
         ledger.pts.append(pairs_total)
         ledger.tss.append(ts)
@@ -271,6 +308,7 @@ class Ledger:
             "window": self.window,
             "open_boots": self.open_boots,
             "closed_boots": self.closed_boots,
+            "missing": dict(self._missing),
             "machines": [
                 [enterprise, machine, {b: v.dump() for b, v in m.boots.items()}, list(m.closed)]
                 for (enterprise, machine), m in self._machines.items()
@@ -290,6 +328,8 @@ class Ledger:
             state.boots = {b: _Boot.load(v) for b, v in boots.items()}
             state.closed.extend(closed)
             ledger._machines[(enterprise, machine)] = state
+        ledger._missing = {str(e): int(n) for e, n in data.get("missing", {}).items()}
+        ledger.missing_total = sum(ledger._missing.values())
         return ledger
 
 

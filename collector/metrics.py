@@ -90,6 +90,11 @@ class CollectorMetrics:
             registry=registry,
         )
         self.machines = Gauge(f"{p}_machines_tracked", "Machines in the ledger", registry=registry)
+        self.readings_missing = Gauge(
+            f"{p}_readings_missing",
+            "Readings lost upstream: gaps in the machines' seq that no later reading filled",
+            registry=registry,
+        )
         self.observer_errors = Counter(
             f"{p}_observer_errors",
             "Exceptions raised by an observer (alerting); ingestion goes on",

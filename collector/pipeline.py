@@ -511,6 +511,7 @@ class Pipeline:
         m.statuses.inc(tally["status"])
         m.ignored.inc(tally["ignored"])
         m.machines.set(len(self.ledger))
+        m.readings_missing.set(self.ledger.missing_total)
         m.buffer_depth.set(self._pending)
         if batch.newest_ts:
             m.lag.set(max(0.0, self.clock() / 1e9 - batch.newest_ts / 1000))

@@ -122,6 +122,7 @@ class Collector:
                     now_ms=time.time_ns() // 1_000_000,
                     intake_ok=lambda: self.source.connected,
                     log=self.log,
+                    missing=ledger.missing_readings,
                 )
                 observers = (*observers, self.alerting)
             if s.create_database:
@@ -162,6 +163,7 @@ class Collector:
             raise
         self._started = True
         self.metrics.machines.set(len(ledger))
+        self.metrics.readings_missing.set(ledger.missing_total)
         self.log.info(
             "collector started",
             mqtt=self.source.config.url,

@@ -131,6 +131,16 @@ def machines_reporting(field: str, label: str, where: str | None = None) -> str:
     )
 
 
+MISSING_READINGS = "missing_readings"
+"""The ``reporting`` field counting an enterprise's readings lost upstream (gaps in ``seq``)."""
+
+
+def readings_missing(where: str | None = None) -> str:
+    """Readings lost upstream now (gaps in ``seq`` no later reading filled), from the latest
+    summary of each enterprise."""
+    return machines_reporting(MISSING_READINGS, "readings lost upstream", where)
+
+
 def machines_expected() -> str:
     return f'SELECT LAST("machines") * 0 + $machines AS "expected" FROM {CAP}'
 

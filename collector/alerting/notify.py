@@ -177,6 +177,7 @@ def report_lines(report: Report) -> list[str]:
         f"unexpected={r.unexpected}i,running={r.by_state[0]}i,idle={r.by_state[1]}i,"
         f"stopped={r.by_state[2]}i,off={r.by_state[3]}i,idle_alerts={r.alerts[0]}i,"
         f"stopped_alerts={r.alerts[1]}i,offline_alerts={r.alerts[2]}i,"
+        f"missing_readings={r.missing}i,"
         f'never_reported_machines="{_machine_list(r.never_reported)}",'
         f'silent_machines="{_machine_list(r.silent)}" {time_ns}'
         for r in report.enterprises

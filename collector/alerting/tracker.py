@@ -115,6 +115,8 @@ class EnterpriseReport:
     alerts: tuple[int, int, int] = (0, 0, 0)
     """Machines with a firing idle, stopped, offline alert (a gateway's offline alert counts
     each of its machines)."""
+    missing: int = 0
+    """Readings lost upstream (gaps in ``seq``), from the accounting."""
 
 
 _ALERT_COLUMN = {Kind.IDLE: 0, Kind.STOPPED: 1, Kind.OFFLINE: 2}
@@ -139,6 +141,7 @@ class Report:
     silent: int
     unexpected: int
     enterprises: tuple[EnterpriseReport, ...]
+    missing: int = 0
 
 
 def duration_text(ms: float) -> str:
@@ -493,8 +496,13 @@ class Tracker:
     def timer_heap_size(self) -> int:
         return self._silence.heap_size + self._gateway_timers.heap_size
 
-    def report(self, now: int) -> Report:
-        """Machines of the registry that never reported, and machines that went silent."""
+    def report(
+        self, now: int, missing: Mapping[str, int] | None = None, *, never_reported: bool = True
+    ) -> Report:
+        """Machines of the registry that never reported, and machines that went silent;
+        ``missing``: readings lost upstream per enterprise (the accounting's count);
+        ``never_reported`` False (within the grace period after a start): none listed yet."""
+        missing = missing or {}
         expected_by = self._registry.enterprises
         by_state: dict[str, list[int]] = {}
         alerts: dict[str, list[int]] = {}
@@ -517,11 +525,12 @@ class Tracker:
                 firing[_ALERT_COLUMN[Kind.OFFLINE]] += len(down.alert.machines)
         names = set(expected_by) | {e for e, s in self._silent.items() if s}
         names |= {e for e, g in self._gateways.items() if g.online is False}
-        names |= set(by_state) | set(alerts)
+        names |= set(by_state) | set(alerts) | set(missing)
         rows = []
         for enterprise in sorted(names):
             expected = expected_by.get(enterprise, {})
             never = self._never.get(enterprise, set())
+            listed = never if never_reported else set()
             gateway = self._gateways.get(enterprise)
             seen = gateway.seen if gateway is not None else set()
             silent = set(self._silent.get(enterprise, ()))
@@ -540,11 +549,12 @@ class Tracker:
                     enterprise,
                     len(expected),
                     reporting,
-                    tuple(sorted(never)),
+                    tuple(sorted(listed)),
                     tuple(sorted(silent)),
                     unexpected,
                     states,
                     (a[0], a[1], a[2]),
+                    missing.get(enterprise, 0),
                 )
             )
         return Report(
@@ -555,6 +565,7 @@ class Tracker:
             silent=sum(len(r.silent) for r in rows),
             unexpected=sum(r.unexpected for r in rows),
             enterprises=tuple(rows),
+            missing=sum(r.missing for r in rows),
         )
 
     # ------------------------------------------------------------------ machines

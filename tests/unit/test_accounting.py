@@ -223,6 +223,52 @@ def test_invalid_limits(kwargs: dict[str, int]) -> None:
         Ledger(**kwargs)
 
 
+# --- readings missing (gaps in seq) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("readings", "missing"),
+    [
+        pytest.param(
+            [("a", 5, 1), ("a", 6, 2)], 0, id="a machine's first boot counts from its first reading"
+        ),
+        pytest.param([("a", 5, 1), ("a", 8, 2)], 2, id="a skip of 3 misses 2"),
+        pytest.param([("a", 5, 1), ("a", 8, 2), ("a", 7, 2)], 1, id="a late reading fills one"),
+        pytest.param([("a", 5, 1), ("a", 8, 2), ("a", 7, 2), ("a", 6, 1)], 0, id="both filled"),
+        pytest.param([("a", 5, 1), ("a", 3, 1)], 1, id="an earlier reading than the first seen"),
+        pytest.param([("a", 5, 1), ("b", 2, 1)], 2, id="a new boot counts from seq 0"),
+        pytest.param([("a", 5, 1), ("b", 2, 1), ("b", 0, 0)], 1, id="the new boot's seq 0 fills"),
+        pytest.param([("a", 5, 1), ("a", 5, 1), ("a", 6, 1)], 0, id="a duplicate is no gap"),
+    ],
+)
+def test_missing_readings(readings: list[tuple[str, int, int]], missing: int) -> None:
+    ledger = Ledger()
+    feed(ledger, readings)
+    assert ledger.missing_readings() == ({E: missing} if missing else {})
+    assert ledger.missing_total == missing
+
+
+def test_missing_readings_per_enterprise_survive_dump_and_load() -> None:
+    ledger = Ledger(window=2)
+    ledger.apply("E1", M, "a", 0, 0, 1)
+    ledger.apply("E1", M, "a", 4, 1, 2)
+    ledger.apply("E2", M, "a", 0, 0, 1)
+    ledger.apply("E2", M, "a", 2, 1, 2)
+    restored = Ledger.load(ledger.dump())
+    assert restored.missing_readings() == {"E1": 3, "E2": 1}
+    restored.apply("E2", M, "a", 1, 1, 1)
+    assert restored.missing_readings() == {"E1": 3}
+    assert restored.missing_total == 3
+
+
+def test_a_gap_older_than_the_window_stays() -> None:
+    ledger = Ledger(window=2)
+    feed(ledger, [("a", 0, 0), ("a", 2, 2), ("a", 3, 3), ("a", 4, 4)])
+    assert ledger.missing_total == 1
+    assert feed(ledger, [("a", 1, 1)])[0].verdict is Verdict.TOO_LATE
+    assert ledger.missing_total == 1
+
+
 # --- plausibility bound ----------------------------------------------------------------------
 
 LIMIT = PairsLimit(max_pairs_per_hour=120.0, allowance_hours=1.0, unknown_hours=100.0)
@@ -494,6 +540,28 @@ def test_every_pair_knitted_is_stored_whatever_the_order_within_the_window(
     points, marks, found = stored(Ledger(window=8), shuffled)
     assert sum(points.values()) == knitted
     assert sum(marks.values()) == found == resets_in(history)
+
+
+@settings(max_examples=300)
+@given(deliveries(window=8))
+def test_missing_readings_are_the_gaps_between_the_readings_delivered(
+    case: tuple[list[Reading], list[Reading]],
+) -> None:
+    """Whatever the order and duplicates within the window: the first boot to arrive counts
+    from its lowest reading delivered, later boots from seq 0."""
+    delivered, arrivals = case
+    ledger = Ledger(window=8)
+    for boot, seq, ts, total in arrivals:
+        ledger.apply(E, M, boot, seq, ts, total)
+    seqs: dict[str, set[int]] = {}
+    for boot, seq, _ts, _total in delivered:
+        seqs.setdefault(boot, set()).add(seq)
+    first = arrivals[0][0] if arrivals else None
+    expected = sum(
+        max(s) + 1 - (min(s) if boot == first else 0) - len(s) for boot, s in seqs.items()
+    )
+    assert ledger.missing_total == expected
+    assert ledger.missing_readings() == ({E: expected} if expected else {})
 
 
 @settings(max_examples=200)

@@ -130,19 +130,26 @@ def test_a_notification_is_persisted_published_and_written(tmp_path: Path, rigs:
     assert rig.metric("hosiery_collector_alerts_firing", {"kind": "idle"}) == 1
 
 
-def test_summary_after_the_grace_period(tmp_path: Path, rigs: list[Rig]) -> None:
+def test_summaries_from_the_start_never_reported_after_the_grace_period(
+    tmp_path: Path, rigs: list[Rig]
+) -> None:
     rig = Rig(tmp_path, T0)
     rigs.append(rig)
     lines = rig.lines(2)
-    assert not [m for m in rig.published if m[0] == "sum"]
+    [early] = [orjson.loads(p) for t, p, r in rig.published if t == "sum" and r]
+    assert (early["expected"], early["never_reported"]) == (2, 0)
+    reporting = [line for line in lines if line.startswith(f"reporting,enterprise={E} ")]
+    assert ",never_reported=0i," in reporting[-1]
     lines = rig.lines(3)  # 30 s after the start
-    [summary] = [orjson.loads(p) for t, p, r in rig.published if t == "sum" and r]
+    summary = orjson.loads([p for t, p, r in rig.published if t == "sum" and r][-1])
     assert summary["never_reported"] == 1
     assert summary["enterprises"][E]["never_reported"] == ["M404"]
-    assert any(line.startswith(f"reporting,enterprise={E} ") for line in lines)
+    [reporting] = [line for line in lines if line.startswith(f"reporting,enterprise={E} ")]
+    assert ",never_reported=1i," in reporting
+    assert ",running=1i," in reporting
     assert rig.metric("hosiery_collector_machines_not_reporting", {"why": "never_reported"}) == 1
     rig.lines(12)
-    assert len([m for m in rig.published if m[0] == "sum"]) == 1  # unchanged: not again
+    assert len([m for m in rig.published if m[0] == "sum"]) == 2  # unchanged: not again
 
 
 def test_crash_and_restart_repeat_no_notification(tmp_path: Path, rigs: list[Rig]) -> None:
@@ -238,5 +245,5 @@ def test_gateway_alert_on_each_machine_topic(tmp_path: Path, rigs: list[Rig]) ->
     lines = alert_lines(rig.observer.take_lines())
     assert len(lines) == 1
     assert f'machines="{M},M404"' in lines[0]
-    topics = [t for t, p, r in rig.published if r and p]
+    topics = [t for t, p, r in rig.published if r and p and t != "sum"]
     assert topics == [TOPIC, f"hosiery/v1/{E}/M404/alert"]

@@ -544,6 +544,16 @@ def test_report_counts_never_reported_silent_and_unexpected() -> None:
     assert t.report(c.ts).unexpected == 1
 
 
+def test_report_carries_the_readings_missing_per_enterprise() -> None:
+    t = tracker()
+    Machine(t, "M001").read(RUN, 1)
+    report = t.report(T0 + 1_000, {E: 3, "E0009": 2})
+    rows = {r.enterprise: r.missing for r in report.enterprises}
+    assert rows == {E: 3, "E0009": 2}
+    assert report.missing == 5
+    assert t.report(T0 + 1_000).missing == 0
+
+
 def test_report_counts_the_machines_of_a_dead_gateway_as_silent() -> None:
     t = tracker()
     Machine(t, "M001").read(RUN, 1)
