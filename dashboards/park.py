@@ -160,5 +160,8 @@ def build() -> dm.Dashboard:
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(
-        alert_annotation(q.alert_annotations(q.GATEWAY_ALERTS), "Gateway alerts")
+        alert_annotation(
+            q.alert_annotations(q.GATEWAY_ALERTS),
+            "Enterprise alerts (gateway offline, machines never reported)",
+        )
     ).build()

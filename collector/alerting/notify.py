@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from collector.alerting.model import Alert, Status
+from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.store import Notification
 from collector.alerting.tracker import Report
 from collector.lines import escape_string, printable
@@ -64,9 +64,10 @@ def machine_document(alert: Alert, machine: str, firing: list[Alert]) -> bytes:
     ``firing`` is every alert firing for the machine after this one."""
     body = alert_fields(alert)
     body["machine"] = machine
-    body["gateway"] = alert.machine is None
+    body["gateway"] = alert.machine is None and alert.kind is Kind.OFFLINE
     if alert.machine is None:
-        body["gateway_machines"] = len(alert.machines)
+        key = "gateway_machines" if alert.kind is Kind.OFFLINE else "enterprise_machines"
+        body[key] = len(alert.machines)
     if alert.fired_ms is not None:
         body["fired_ms"] = alert.fired_ms
     body["firing"] = sorted({a.kind.value for a in firing})

@@ -272,6 +272,8 @@ class AlertingObserver:
             gauge.labels(kind.value).set(count)
 
     def _summary(self, now_ms: int) -> None:
+        if now_ms >= self._never_from:
+            self.tracker.check_never_reported(now_ms, self.options.summary_grace_ms)
         report = self.tracker.report(
             now_ms,
             self._missing() if self._missing else None,

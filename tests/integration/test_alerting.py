@@ -434,8 +434,10 @@ def test_registry_machines_that_do_not_report_are_counted_and_listed(
         summary_topic=summary_topic,
     )
     db = settings.influx_db
+    c_topic = alert_topic(enterprise, "C")
     with (
         recorder(mosquitto, summary_topic) as summaries,
+        recorder(mosquitto, c_topic) as c_alerts,
         running_collector(settings) as collector,
         publisher(mosquitto) as client,
     ):
@@ -472,11 +474,36 @@ def test_registry_machines_that_do_not_report_are_counted_and_listed(
             f"WHERE \"enterprise\" = '{enterprise}'",
         )
         assert rows[0]["values"][0][1:] == ["C", "B"]
-        # and the silent machine, which Grafana would no longer see, has an offline alert
-        points = alert_points(influx.url, db, f"WHERE \"enterprise\" = '{enterprise}'")
-        assert [(p["machine"], p["kind"], p["status"]) for p in points] == [
-            ("B", "offline", "firing")
+        # the silent machine, which Grafana would no longer see, has an offline alert, and
+        # the machine never heard from one alert of its enterprise (the grace: 2 s)
+        where = f"WHERE \"enterprise\" = '{enterprise}'"
+        wait_until(
+            lambda: len(alert_points(influx.url, db, where)) == 2, 10, what="two alert points"
+        )
+        points = alert_points(influx.url, db, where)
+        assert sorted((p["machine"] or "", p["kind"], p["status"]) for p in points) == [
+            ("", "never_reported", "firing"),
+            ("B", "offline", "firing"),
         ]
+        grouped = next(p for p in points if p["kind"] == "never_reported")
+        assert (grouped["machines"], grouped["machine_count"]) == ("C", 1)
+        [retained_c] = [orjson.loads(p) for p in c_alerts.payloads(c_topic)]
+        assert (retained_c["kind"], retained_c["status"]) == ("never_reported", "firing")
+        # the Grafana rule reads the same count
+        rule = query(influx.url, db, q.never_reported_by_enterprise())
+        assert {s["tags"]["enterprise"]: s["values"][0][1] for s in rule}[enterprise] == 1
+        labels = {"kind": "never_reported"}
+        assert metric(collector, "hosiery_collector_alerts_firing", labels) == 1
+        ScriptedMachine(client, enterprise, "C", start_ago_ms=60_000).send(pairs=1)
+        wait_until(
+            lambda: any(
+                p["kind"] == "never_reported" and p["status"] == "resolved"
+                for p in alert_points(influx.url, db, where)
+            ),
+            10,
+            what="the grouped alert resolved once C reports",
+        )
+        assert metric(collector, "hosiery_collector_alerts_firing", labels) == 0
 
 
 def test_a_seq_gap_is_counted_then_filled_by_late_readings(
