@@ -102,6 +102,19 @@ class CollectorMetrics:
             registry=registry,
         )
         self.checkpoints = Counter(f"{p}_checkpoints", "State snapshots written", registry=registry)
+        self.reroll_hours_owed = Gauge(
+            f"{p}_reroll_hours_owed",
+            "Hours written late into, whose rollups are still to be run again",
+            registry=registry,
+        )
+        self.reroll_hours = Counter(
+            f"{p}_reroll_hours", "Hours whose rollups were run again (late data)", registry=registry
+        )
+        self.reroll_failures = Counter(
+            f"{p}_reroll_failures",
+            "Failed re-runs of late hours' rollups (retried), and hours owed that were not saved",
+            registry=registry,
+        )
         self.alerts_firing = Gauge(
             f"{p}_alerts_firing", "Alerts firing now, by kind", ["kind"], registry=registry
         )

@@ -29,6 +29,7 @@ from structlog.typing import FilteringBoundLogger
 from collector.accounting import Ledger, Verdict
 from collector.errors import CollectorError, WriteAbortedError
 from collector.journal import Journal
+from collector.late import HOUR_MS, LATE_MS, LateHours, late_hours
 from collector.lines import (
     encode_payload,
     gateway_line,
@@ -83,9 +84,25 @@ class Observer(Protocol):
 class Batch:
     """What one write carries, and the messages it acknowledges once durable."""
 
-    __slots__ = ("deliveries", "lines", "newest_ts", "pairs", "readings", "tally")
+    __slots__ = (
+        "cut",
+        "deliveries",
+        "late",
+        "lines",
+        "newest_ts",
+        "oldest_fresh",
+        "pairs",
+        "readings",
+        "tally",
+    )
 
     def __init__(self) -> None:
+        self.cut = 0
+        """Readings older than this (ms) are late for the rollups (see collector.late)."""
+        self.late: set[int] = set()
+        """Hours (numbers) of the readings older than ``cut``."""
+        self.oldest_fresh = 2**62
+        """The oldest ``ts`` of the readings not older than ``cut``."""
         self.lines: list[str] = []
         self.deliveries: list[Delivery] = []
         self.tally: Tally[str] = Tally()
@@ -124,6 +141,7 @@ class Pipeline:
         tick_interval: float = 0.25,
         linger: float = 0.02,
         linger_below: int = 1000,
+        late: LateHours | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -141,6 +159,7 @@ class Pipeline:
         self.tick_interval = tick_interval
         self.linger = linger
         self.linger_below = linger_below
+        self.late = late
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
@@ -300,6 +319,8 @@ class Pipeline:
     def _process(self, deliveries: list[Delivery], batch: Batch) -> None:
         now_ns = self.clock()
         now_ms = now_ns // 1_000_000
+        if not batch.cut:
+            batch.cut = now_ms - LATE_MS
         validate = self.validator.validate
         account = self._account
         tally = batch.tally
@@ -350,6 +371,10 @@ class Pipeline:
             batch.readings += 1
             batch.pairs += outcome.pairs
             batch.newest_ts = max(batch.newest_ts, data.ts)
+            if data.ts < batch.cut:
+                batch.late.add(data.ts // HOUR_MS)
+            elif data.ts < batch.oldest_fresh:
+                batch.oldest_fresh = data.ts
             correction = outcome.correction
             if correction is not None:
                 batch.lines.append(
@@ -454,10 +479,29 @@ class Pipeline:
             return False
         if batch.readings and not self._durable(lambda: self.journal.append(body), "journal"):
             return False
+        if self.late is not None and batch.readings:
+            self._owe_late(batch)
         self.source.ack_many(batch.deliveries)
         self._pending -= len(batch.deliveries)
         self._record(batch, time.monotonic() - started)
         return True
+
+    def _owe_late(self, batch: Batch) -> None:
+        """Owe a re-roll of the hours this batch wrote late into (before acknowledging it)."""
+        assert self.late is not None  # noqa: S101 - the caller checks
+        now_ms = self.clock() // 1_000_000
+        hours = [hour * HOUR_MS for hour in batch.late]
+        hours.extend(late_hours(batch.oldest_fresh, now_ms))
+        if not hours:
+            return
+        problem = None
+        try:
+            self.late.record(hours, now_ms)
+        except CollectorError as exc:
+            problem = str(exc)
+        if problem is not None:
+            self.metrics.reroll_failures.inc()
+            self.log.error("late hours not saved; roll them up by hand", error=problem)
 
     def _influx(self, body: bytes) -> None:
         result = self.sink.write(body)

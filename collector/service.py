@@ -15,11 +15,20 @@ from collector.capacity import CapacityWriter, open_capacity
 from collector.durations import influx_duration
 from collector.http import MonitoringServer
 from collector.journal import Journal
+from collector.late import LateHours
 from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
+from collector.rerolling import Reroller
 from collector.schema import default_schema
 from collector.settings import CollectorSettings
-from collector.sink import InfluxConfig, InfluxSink, RetryEvent, ensure_schema, make_client
+from collector.sink import (
+    InfluxConfig,
+    InfluxSink,
+    RetryEvent,
+    ensure_schema,
+    make_client,
+    query,
+)
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
 
@@ -87,6 +96,7 @@ class Collector:
         self.pipeline: Pipeline | None = None
         self.alerting: AlertingObserver | None = None
         self.capacity: CapacityWriter | None = None
+        self.reroller: Reroller | None = None
         self.http: MonitoringServer | None = None
         self._started = False
 
@@ -133,6 +143,7 @@ class Collector:
             if self.capacity is not None:
                 self.capacity.start()
             self.http = MonitoringServer(s.http_host, s.http_port, self.registry, self.health)
+            late = self._open_reroller()
             self.pipeline = Pipeline(
                 source=self.source,
                 sink=self.sink,
@@ -148,9 +159,12 @@ class Collector:
                 observers=observers,
                 abandon=self.abandon,
                 log=self.log,
+                late=late,
             )
             if self.alerting is not None:
                 self.alerting.start()
+            if self.reroller is not None:
+                self.reroller.start()
             # The worker runs before the subscription is confirmed: with a backlog, the broker
             # sends a whole receive window first, and it is processed while start-up completes.
             self.pipeline.start()
@@ -216,7 +230,29 @@ class Collector:
             self.alerting.close(timeout)
             self.alerting = None
 
+    def _open_reroller(self) -> LateHours | None:
+        """The hours owed a re-roll (from the state directory) and the thread that pays them."""
+        s = self.settings
+        if s.reroll_after <= 0:
+            return None
+        late = LateHours(s.state_dir, round(s.reroll_after * 1000))
+        late.load()
+        # A rollup statement over an hour of the full park takes seconds, not a write's timeout.
+        config = self.influx.model_copy(update={"timeout": max(self.influx.timeout, 300.0)})
+        client = self.http_client
+        self.reroller = Reroller(
+            late,
+            lambda statement: query(client, config, statement, database=config.database),
+            config.database,
+            metrics=self.metrics,
+            log=self.log,
+        )
+        return late
+
     def _close(self) -> None:
+        if self.reroller is not None:
+            self.reroller.stop()
+            self.reroller = None
         self._close_alerting(0.0)
         if self.capacity is not None:
             self.capacity.close()

@@ -124,11 +124,16 @@ def test_an_implausible_new_boot_is_rejected_and_the_next_reading_counts(
         bogus = reading(boot="b2", seq=0, pairs_total=10**9)
         pub.publish(topic, bogus, qos=1).wait_for_publish(5)
         pub.publish(topic, reading(boot="b2", seq=1, pairs_total=3), qos=1).wait_for_publish(5)
-    wait_until(
-        lambda: pairs_by_machine(influx.url, db).get(("E0002", "M001")) == 53,
-        15,
-        what="the readings around the implausible one",
-    )
+    stored: dict[tuple[str, str], int] = {}
+
+    def counted() -> bool:
+        stored.update(pairs_by_machine(influx.url, db))
+        return stored.get(("E0002", "M001")) == 53
+
+    try:
+        wait_until(counted, 15, what="the readings around the implausible one")
+    except TimeoutError:
+        raise AssertionError(f"stored {stored.get(('E0002', 'M001'))}, not 53") from None
     wait_until(
         lambda: any(
             orjson.loads(p)["topic"] == topic and orjson.loads(p)["reason"] == "implausible_count"
