@@ -7,18 +7,31 @@ reading, so that a plain sum over any window is the true output. The rules:
 * Per machine and per boot, readings are ordered by ``seq``. A reading's ``pairs`` is its
   ``pairs_total`` minus that of the closest earlier reading of the same boot, or its whole
   ``pairs_total`` when it is the first reading seen of that boot (counters start at 0 at boot).
-  So the pairs of a boot add up to the highest ``pairs_total`` seen in it, and the pairs of a
-  machine to the sum over its boots: exactly what the counters make observable.
+* A counter that falls while ``seq`` rises was reset inside the boot (an operator cleared it):
+  the reading's ``pairs`` is its whole ``pairs_total``, as at a boot (Prometheus's counter-reset
+  rule). Such a reading is marked ``counter_reset``.
+  So the pairs of a boot add up to the increase of its counter over the readings seen, resets
+  included, and the pairs of a machine to the sum over its boots: what the counters make
+  observable.
 * A reading already seen (same boot and ``seq``) is a duplicate: it changes nothing.
 * A reading that arrives late, between two readings already seen, takes its share from its
-  successor: the successor's ``pairs`` is corrected (the correction is returned, for the sink to
-  overwrite the stored point).
+  successor: the successor's ``pairs`` is recomputed against the late reading (the correction
+  is returned, for the sink to overwrite the stored point). A late reading that lands across a
+  reset moves or reveals it: each of the two readings is compared with its own predecessor, so
+  a reset is marked on the reading right after it, and a reset that only the late reading shows
+  (its counter is above its successor's) is counted then.
 * Each boot keeps a window of its most recent readings. A reading older than the window is "too
   late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
-* A reading whose ``pairs_total`` contradicts the order given by ``seq`` (lower than an earlier
-  reading, or higher than a later one, of the same boot) breaks the contract and is a conflict.
 * The machine keeps its most recent boots open; older boots are closed, and late readings of a
   closed boot are too late.
+* Gaps in ``seq`` are readings lost upstream: a reading that skips ``k`` numbers after the
+  newest one of its boot makes ``k`` readings missing, a late reading that lands in a gap fills
+  one, and the first reading of a new boot of a known machine misses the ones before it (from
+  seq 0). The count is kept per enterprise (:meth:`Ledger.missing_readings`). A reading older
+  than the window cannot be told from a duplicate, so a gap older than the window stays.
+* A reading that would count a whole ``pairs_total`` (the first of a new boot, or one after a
+  reset) is implausible when that is more than the machine can have knitted since the reading
+  before it (:class:`PairsLimit`); it is rejected and changes nothing.
 
 Nothing here does I/O or reads a clock: the ledger is a plain value, tested with tables and
 property-based tests, and rebuilt after a restart by replaying the journal of accepted readings.
@@ -38,7 +51,28 @@ class Verdict(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
-    CONFLICT = "conflict"
+    IMPLAUSIBLE = "implausible"
+
+
+HOUR_MS = 3_600_000
+
+
+class PairsLimit(NamedTuple):
+    """The plausibility bound: the most pairs a machine can knit in a while.
+
+    ``max_pairs_per_hour`` times the hours since the reading before it (in time, of the same
+    machine), plus ``allowance_hours`` at that rate (clock steps, a reading right after a
+    reset); ``unknown_hours`` when no earlier reading of the machine is known.
+    """
+
+    max_pairs_per_hour: float = 120.0
+    allowance_hours: float = 1.0
+    unknown_hours: float = 400 * 24.0
+
+    def most(self, elapsed_ms: int | None) -> int:
+        """The most pairs plausible over ``elapsed_ms`` (None: since an unknown time)."""
+        hours = self.unknown_hours if elapsed_ms is None else max(0, elapsed_ms) / HOUR_MS
+        return int(self.max_pairs_per_hour * (hours + self.allowance_hours))
 
 
 class Correction(NamedTuple):
@@ -47,6 +81,8 @@ class Correction(NamedTuple):
     ts: int
     seq: int
     pairs: int
+    counter_reset: bool | None = None
+    """The reading's new ``counter_reset`` mark, when the late reading changed it."""
 
 
 class Outcome(NamedTuple):
@@ -56,11 +92,16 @@ class Outcome(NamedTuple):
     correction: Correction | None = None
     reset: bool = False
     """The reading opened a new boot of a machine already known: its counter was reset."""
+    counter_reset: bool = False
+    """The counter fell since the previous reading of the boot: ``pairs`` is ``pairs_total``."""
+    resets_found: int = 0
+    """Resets inside the boot that this reading made known (0 or 1; a late reading may only
+    move one that was already counted)."""
 
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
 TOO_LATE = Outcome(Verdict.TOO_LATE)
-CONFLICT = Outcome(Verdict.CONFLICT)
+IMPLAUSIBLE = Outcome(Verdict.IMPLAUSIBLE)
 
 # ``apply`` runs once per reading: it builds outcomes with tuple.__new__ (a NamedTuple's own
 # constructor is Python code) and reads the verdict from a module constant.
@@ -71,7 +112,7 @@ _ACCEPTED = Verdict.ACCEPTED
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
 
-    __slots__ = ("floor_pt", "floor_seq", "pts", "seqs", "tss")
+    __slots__ = ("base", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "tss")
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
@@ -79,15 +120,29 @@ class _Boot:
         self.tss: list[int] = []
         self.floor_seq = -1
         self.floor_pt = 0
+        self.floor_ts = -1
+        self.base = 0
+        """The lowest ``seq`` from which missing readings are counted."""
 
     def dump(self) -> list[Any]:
-        return [self.floor_seq, self.floor_pt, list(self.seqs), list(self.pts), list(self.tss)]
+        return [
+            self.floor_seq,
+            self.floor_pt,
+            list(self.seqs),
+            list(self.pts),
+            list(self.tss),
+            self.floor_ts,
+            self.base,
+        ]
 
     @classmethod
     def load(cls, data: list[Any]) -> "_Boot":
         boot = cls()
         boot.floor_seq, boot.floor_pt = data[0], data[1]
         boot.seqs, boot.pts, boot.tss = list(data[2]), list(data[3]), list(data[4])
+        # Snapshots of earlier versions lack the floor's time and the base.
+        boot.floor_ts = data[5] if len(data) > 5 else -1
+        boot.base = data[6] if len(data) > 6 else (boot.seqs[0] if boot.seqs else 0)
         return boot
 
 
@@ -114,7 +169,13 @@ class Ledger:
         self.window = window
         self.open_boots = open_boots
         self.closed_boots = closed_boots
+        self.limit: PairsLimit | None = None
+        """The plausibility bound; None (the default, and while the journal is replayed) checks
+        nothing."""
         self._machines: dict[tuple[str, str], _Machine] = {}
+        self._missing: dict[str, int] = {}
+        self.missing_total = 0
+        """Readings missing (gaps in ``seq``), park-wide."""
 
     def __len__(self) -> int:
         return len(self._machines)
@@ -127,60 +188,119 @@ class Ledger:
         """``(enterprise, machine)`` of every machine with state."""
         return list(self._machines)
 
-    def apply(
+    def apply(  # noqa: PLR0912 - the per-reading path stays inline: a helper call costs ~10 %
         self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
     ) -> Outcome:
         """Account one reading and return what to store for it."""
         key = (enterprise, machine)
         state = self._machines.get(key)
-        if state is None:
-            state = self._machines[key] = _Machine(self.closed_boots)
-        ledger = state.boots.get(boot)
+        ledger = None if state is None else state.boots.get(boot)
         if ledger is None:
-            return self._open_boot(state, boot, seq, ts, pairs_total)
+            return self._open_boot(key, state, boot, seq, ts, pairs_total)
 
         seqs = ledger.seqs
         n = len(seqs)
         if seqs[-1] < seq:  # in order, the common case
             i = n
+            if seq - seqs[-1] != 1:
+                self._count_missing(enterprise, seq - seqs[-1] - 1)
         else:
             if seq <= ledger.floor_seq:
                 return DUPLICATE if seq == ledger.floor_seq else TOO_LATE
             i = bisect_left(seqs, seq)
-        if i < n and seqs[i] == seq:
-            return DUPLICATE
+            if seqs[i] == seq:
+                return DUPLICATE
         pts = ledger.pts
         pred_pt = pts[i - 1] if i else ledger.floor_pt
-        if pairs_total < pred_pt:
-            return CONFLICT
+        if pairs_total >= pred_pt:  # the counter went on: the common case
+            pairs = pairs_total - pred_pt
+            reset = False
+        else:  # the counter fell: reset inside the boot
+            pairs = pairs_total
+            reset = True
+            if self.limit is not None and not _plausible_reset(self.limit, ledger, i, ts, pairs):
+                return IMPLAUSIBLE
         correction = None
+        found = int(reset)
         if i < n:
-            succ_pt = pts[i]
-            if pairs_total > succ_pt:
-                return CONFLICT
-            correction = Correction(ledger.tss[i], seqs[i], succ_pt - pairs_total)
+            correction, found = self._successor(ledger, i, pred_pt, pairs_total, found)
+            if correction.counter_reset and not self._plausible(
+                correction.pairs, correction.ts - ts
+            ):
+                return IMPLAUSIBLE
+        tss = ledger.tss
         if i == n:
             seqs.append(seq)
             pts.append(pairs_total)
-            ledger.tss.append(ts)
+            tss.append(ts)
         else:
+            self._fill(enterprise, ledger, i, seq)
             seqs.insert(i, seq)
             pts.insert(i, pairs_total)
-            ledger.tss.insert(i, ts)
+            tss.insert(i, ts)
         if n >= self.window:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
-            ledger.tss.pop(0)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total - pred_pt, correction, False))
+            ledger.floor_ts = tss.pop(0)
+        return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+
+    def _count_missing(self, enterprise: str, count: int) -> None:
+        self._missing[enterprise] = self._missing.get(enterprise, 0) + count
+        self.missing_total += count
+
+    def _fill(self, enterprise: str, ledger: _Boot, i: int, seq: int) -> None:
+        """A late reading at position ``i``: it fills a gap, or extends the counted range."""
+        if i or ledger.floor_seq >= 0 or seq >= ledger.base:
+            self._count_missing(enterprise, -1)
+        else:  # below the first reading seen of the machine's first boot: a gap opens above it
+            self._count_missing(enterprise, ledger.base - seq - 1)
+            ledger.base = seq
+
+    def missing_readings(self) -> dict[str, int]:
+        """Readings missing per enterprise (gaps in ``seq``; enterprises with none left out)."""
+        return {e: n for e, n in self._missing.items() if n}
+
+    def _plausible(self, pairs: int, elapsed_ms: int | None) -> bool:
+        return self.limit is None or pairs <= self.limit.most(elapsed_ms)
+
+    @staticmethod
+    def _successor(
+        ledger: "_Boot", i: int, pred_pt: int, pairs_total: int, found: int
+    ) -> tuple[Correction, int]:
+        """The correction of the reading after a late one, and the resets now known."""
+        succ_pt = ledger.pts[i]
+        was_reset = succ_pt < pred_pt
+        is_reset = succ_pt < pairs_total
+        pairs = succ_pt if is_reset else succ_pt - pairs_total
+        mark = None if is_reset == was_reset else is_reset
+        found += int(is_reset) - int(was_reset)
+        return Correction(ledger.tss[i], ledger.seqs[i], pairs, mark), found
 
     def _open_boot(
-        self, state: _Machine, boot: str, seq: int, ts: int, pairs_total: int
+        self,
+        key: tuple[str, str],
+        state: _Machine | None,
+        boot: str,
+        seq: int,
+        ts: int,
+        pairs_total: int,
     ) -> Outcome:
         """The first reading seen of a boot: it counts its whole ``pairs_total``."""
-        if boot in state.closed:
+        if state is None:
+            if not self._plausible(pairs_total, None):
+                return IMPLAUSIBLE
+            state = self._machines[key] = _Machine(self.closed_boots)
+        elif boot in state.closed:
             return TOO_LATE
+        elif not self._plausible(pairs_total, _since(state, ts)):
+            return IMPLAUSIBLE
         reset = bool(state.boots) or bool(state.closed)
         ledger = state.boots[boot] = _Boot()
+        if reset:  # a known machine's new boot: counted from seq 0
+            if seq:
+                self._count_missing(key[0], seq)
+        else:
+            ledger.base = seq
         ledger.seqs.append(seq)
         ledger.pts.append(pairs_total)
         ledger.tss.append(ts)
@@ -188,14 +308,15 @@ class Ledger:
             oldest = next(iter(state.boots))
             del state.boots[oldest]
             state.closed.append(oldest)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset))
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0))
 
     def dump(self) -> dict[str, Any]:
-        """A JSON-ready snapshot of the ledger."""
+        """A JSON-ready snapshot of the ledger (the limit is configuration, not state)."""
         return {
             "window": self.window,
             "open_boots": self.open_boots,
             "closed_boots": self.closed_boots,
+            "missing": dict(self._missing),
             "machines": [
                 [enterprise, machine, {b: v.dump() for b, v in m.boots.items()}, list(m.closed)]
                 for (enterprise, machine), m in self._machines.items()
@@ -215,4 +336,18 @@ class Ledger:
             state.boots = {b: _Boot.load(v) for b, v in boots.items()}
             state.closed.extend(closed)
             ledger._machines[(enterprise, machine)] = state
+        ledger._missing = {str(e): int(n) for e, n in data.get("missing", {}).items()}
+        ledger.missing_total = sum(ledger._missing.values())
         return ledger
+
+
+def _since(state: _Machine, ts: int) -> int | None:
+    """Milliseconds from the machine's newest known reading before ``ts`` (None: none known)."""
+    before = [t for boot in state.boots.values() for t in boot.tss if t <= ts]
+    return ts - max(before) if before else None
+
+
+def _plausible_reset(limit: PairsLimit, ledger: _Boot, i: int, ts: int, pairs: int) -> bool:
+    """Whether a reading at position ``i`` after a reset can have knitted ``pairs``."""
+    pred_ts = ledger.tss[i - 1] if i else ledger.floor_ts
+    return pairs <= limit.most(None if pred_ts < 0 else ts - pred_ts)

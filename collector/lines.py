@@ -58,14 +58,20 @@ def production_line(
     state: str,
     style: str | None,
     rpm: float | None,
+    counter_reset: bool = False,  # noqa: FBT001, FBT002 - a field value
 ) -> str:
-    """A ``production`` point for a validated reading (no trailing newline)."""
+    """A ``production`` point for a validated reading (no trailing newline).
+
+    ``counter_reset`` adds ``counter_reset=1i``: the counter fell inside the boot.
+    """
     if style is None:
         extra = "" if rpm is None else f",rpm={rpm!r}"
     elif rpm is None:
         extra = f',style="{style}"'
     else:
         extra = f',style="{style}",rpm={rpm!r}'
+    if counter_reset:
+        extra += ",counter_reset=1i"
     return (
         f"production,enterprise={enterprise},machine={machine} "
         f'pairs={pairs}i,pairs_total={pairs_total}i,seq={seq}i,boot="{boot}",state="{state}"'
@@ -73,9 +79,19 @@ def production_line(
     )
 
 
-def pairs_correction_line(enterprise: str, machine: str, time_ns: int, pairs: int) -> str:
-    """A line rewriting only ``pairs`` of the stored point at ``time_ns`` (other fields stay)."""
-    return f"production,enterprise={enterprise},machine={machine} pairs={pairs}i {time_ns}"
+def pairs_correction_line(
+    enterprise: str,
+    machine: str,
+    time_ns: int,
+    pairs: int,
+    counter_reset: bool | None = None,  # noqa: FBT001 - a field value
+) -> str:
+    """A line rewriting only ``pairs`` of the stored point at ``time_ns`` (other fields stay).
+
+    ``counter_reset`` (when not None) rewrites that mark too, as ``1i`` or ``0i``.
+    """
+    mark = "" if counter_reset is None else f",counter_reset={int(counter_reset)}i"
+    return f"production,enterprise={enterprise},machine={machine} pairs={pairs}i{mark} {time_ns}"
 
 
 def gateway_line(enterprise: str, online: bool, time_ns: int) -> str:  # noqa: FBT001 - a field value

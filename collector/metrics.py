@@ -61,8 +61,13 @@ class CollectorMetrics:
             registry=registry,
         )
         self.resets = Counter(
-            f"{p}_counter_resets", "New boots of known machines (counter resets)", registry=registry
+            f"{p}_counter_resets",
+            "Counter resets: new_boot (a known machine's new boot), in_boot (the counter fell)",
+            ["kind"],
+            registry=registry,
         )
+        for kind in ("new_boot", "in_boot"):
+            self.resets.labels(kind)
         self.corrections = Counter(
             f"{p}_corrections", "Stored readings corrected after a late reading", registry=registry
         )
@@ -107,6 +112,11 @@ class CollectorMetrics:
             registry=registry,
         )
         self.machines = Gauge(f"{p}_machines_tracked", "Machines in the ledger", registry=registry)
+        self.readings_missing = Gauge(
+            f"{p}_readings_missing",
+            "Readings lost upstream: gaps in the machines' seq that no later reading filled",
+            registry=registry,
+        )
         self.observer_errors = Counter(
             f"{p}_observer_errors",
             "Exceptions raised by an observer (alerting); ingestion goes on",
@@ -114,6 +124,19 @@ class CollectorMetrics:
             registry=registry,
         )
         self.checkpoints = Counter(f"{p}_checkpoints", "State snapshots written", registry=registry)
+        self.reroll_hours_owed = Gauge(
+            f"{p}_reroll_hours_owed",
+            "Hours written late into, whose rollups are still to be run again",
+            registry=registry,
+        )
+        self.reroll_hours = Counter(
+            f"{p}_reroll_hours", "Hours whose rollups were run again (late data)", registry=registry
+        )
+        self.reroll_failures = Counter(
+            f"{p}_reroll_failures",
+            "Failed re-runs of late hours' rollups (retried), and hours owed that were not saved",
+            registry=registry,
+        )
         self.alerts_firing = Gauge(
             f"{p}_alerts_firing", "Alerts firing now, by kind", ["kind"], registry=registry
         )

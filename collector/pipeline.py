@@ -32,6 +32,7 @@ from collector.admission import Admission
 from collector.errors import CollectorError, WriteAbortedError
 from collector.health import INFLUX_STEP, JOURNAL_STEP
 from collector.journal import Journal
+from collector.late import HOUR_MS, LATE_MS, LateHours, late_hours
 from collector.lines import (
     encode_payload,
     gateway_line,
@@ -46,7 +47,7 @@ from collector.metrics import CollectorMetrics
 from collector.retry import Backoff, Failure, Retrier
 from collector.source import Delivery
 from collector.validate import Reading, Reason, Rejection, Status, Validator
-from contract import REJECTED_TOPIC
+from contract import REJECTED_TOPIC, CounterReading
 
 
 class Source(Protocol):
@@ -88,9 +89,25 @@ class Observer(Protocol):
 class Batch:
     """What one write carries, and the messages it acknowledges once durable."""
 
-    __slots__ = ("deliveries", "lines", "newest_ts", "pairs", "readings", "tally")
+    __slots__ = (
+        "cut",
+        "deliveries",
+        "late",
+        "lines",
+        "newest_ts",
+        "oldest_fresh",
+        "pairs",
+        "readings",
+        "tally",
+    )
 
     def __init__(self) -> None:
+        self.cut = 0
+        """Readings older than this (ms) are late for the rollups (see collector.late)."""
+        self.late: set[int] = set()
+        """Hours (numbers) of the readings older than ``cut``."""
+        self.oldest_fresh = 2**62
+        """The oldest ``ts`` of the readings not older than ``cut``."""
         self.lines: list[str] = []
         self.deliveries: list[Delivery] = []
         self.tally: Tally[str] = Tally()
@@ -131,6 +148,7 @@ class Pipeline:
         tick_interval: float = 0.25,
         linger: float = 0.02,
         linger_below: int = 1000,
+        late: LateHours | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -147,6 +165,7 @@ class Pipeline:
         self.tick_interval = tick_interval
         self.linger = linger
         self.linger_below = linger_below
+        self.late = late
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
@@ -320,6 +339,8 @@ class Pipeline:
     def _process(self, deliveries: list[Delivery], batch: Batch) -> None:
         now_ns = self.clock()
         now_ms = now_ns // 1_000_000
+        if not batch.cut:
+            batch.cut = now_ms - LATE_MS
         validate = self.validator.validate
         account = self._account
         tally = batch.tally
@@ -343,7 +364,7 @@ class Pipeline:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
 
-    def _account(
+    def _account(  # noqa: PLR0912 - the per-reading path stays in one function: a call per reading costs
         self, delivery: Delivery, reading: Reading, batch: Batch, now_ns: int, now_ms: int
     ) -> None:
         enterprise, machine, data = reading
@@ -370,11 +391,16 @@ class Pipeline:
                     data.state,
                     data.style,
                     data.rpm,
+                    outcome.counter_reset,
                 )
             )
             batch.readings += 1
             batch.pairs += outcome.pairs
             batch.newest_ts = max(batch.newest_ts, data.ts)
+            if data.ts < batch.cut:
+                batch.late.add(data.ts // HOUR_MS)
+            elif data.ts < batch.oldest_fresh:
+                batch.oldest_fresh = data.ts
             correction = outcome.correction
             if correction is not None:
                 batch.lines.append(
@@ -383,11 +409,14 @@ class Pipeline:
                         machine,
                         production_time_ns(correction.ts, correction.seq),
                         correction.pairs,
+                        correction.counter_reset,
                     )
                 )
                 batch.tally["correction"] += 1
             if outcome.reset:
                 batch.tally["reset"] += 1
+            if outcome.resets_found:
+                batch.tally["counter_reset"] += outcome.resets_found
             for observer in self.observers:
                 try:
                     observer.on_reading(reading, outcome.pairs, now_ms)
@@ -398,12 +427,16 @@ class Pipeline:
         elif status is Verdict.TOO_LATE:
             batch.tally["too_late"] += 1
         else:
-            conflict = Rejection(
-                Reason.COUNTER_CONFLICT,
-                f"pairs_total {data.pairs_total} at seq {data.seq} of boot {data.boot} "
-                "contradicts the readings around it",
-            )
-            self._reject(delivery, conflict, batch, now_ns)
+            self._reject(delivery, self._implausible(data), batch, now_ns)
+
+    def _implausible(self, data: CounterReading) -> Rejection:
+        limit = self.ledger.limit
+        rate = f"{limit.max_pairs_per_hour:g}" if limit is not None else "?"
+        return Rejection(
+            Reason.IMPLAUSIBLE_COUNT,
+            f"pairs_total {data.pairs_total} at seq {data.seq} of boot {data.boot} would count "
+            f"more pairs than a machine knits at {rate} pairs/h since its previous reading",
+        )
 
     def _observer_failed(self, observer: Observer, call: str, exc: Exception) -> None:
         """Count and log (rate-limited) an observer's exception; ingestion goes on."""
@@ -486,6 +519,8 @@ class Pipeline:
                 lambda: self.journal.append(body), JOURNAL_STEP
             ):
                 return False
+            if self.late is not None and batch.readings:
+                self._owe_late(batch)
         finally:
             self.write_started_ns = 0
         self.source.ack_many(batch.deliveries)
@@ -493,6 +528,23 @@ class Pipeline:
         self.last_write_ok_ns = self.clock()
         self._record(batch, time.monotonic() - started)
         return True
+
+    def _owe_late(self, batch: Batch) -> None:
+        """Owe a re-roll of the hours this batch wrote late into (before acknowledging it)."""
+        assert self.late is not None  # noqa: S101 - the caller checks
+        now_ms = self.clock() // 1_000_000
+        hours = [hour * HOUR_MS for hour in batch.late]
+        hours.extend(late_hours(batch.oldest_fresh, now_ms))
+        if not hours:
+            return
+        problem = None
+        try:
+            self.late.record(hours, now_ms)
+        except CollectorError as exc:
+            problem = str(exc)
+        if problem is not None:
+            self.metrics.reroll_failures.inc()
+            self.log.error("late hours not saved; roll them up by hand", error=problem)
 
     def _influx(self, body: bytes) -> None:
         result = self.sink.write(body)
@@ -545,12 +597,14 @@ class Pipeline:
                 m.rejected.labels(key[9:]).inc(count)
         m.duplicates.inc(tally["duplicate"])
         m.too_late.inc(tally["too_late"])
-        m.resets.inc(tally["reset"])
+        m.resets.labels("new_boot").inc(tally["reset"])
+        m.resets.labels("in_boot").inc(tally["counter_reset"])
         m.corrections.inc(tally["correction"])
         m.statuses.inc(tally["status"])
         m.ignored.inc(tally["ignored"])
         m.notices_skipped.inc(tally["notice_skipped"])
         m.machines.set(len(self.ledger))
+        m.readings_missing.set(self.ledger.missing_total)
         m.buffer_depth.set(self._pending)
         if batch.newest_ts:
             m.lag.set(max(0.0, self.clock() / 1e9 - batch.newest_ts / 1000))

@@ -22,10 +22,13 @@ re-run for a time window (:meth:`Rollup.select`, :func:`backfill_statements`, an
 
 Late data: a continuous query recomputes only the last ``RESAMPLE FOR`` of its interval. Readings
 that reach InfluxDB later than that (a gateway that was offline for hours, a collector catching
-up after an outage) are in ``raw`` but not in the rollups until the window is rolled up again
-with ``python -m collector.reroll --since ... --until ...`` (docs/dashboards.md).
+up after an outage) are in ``raw`` but not in the rollups until the window is rolled up again:
+the collector does it for the hours it wrote late readings into (:mod:`collector.late`,
+:func:`hour_statements`); ``python -m collector.reroll --since ... --until ...`` does it for any
+window (docs/dashboards.md).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 STATES = ("running", "idle", "fault", "maintenance", "off")
@@ -257,3 +260,35 @@ def backfill_statements(
     start = (since_ns + shift) // day_ns * day_ns - shift
     end = -((-(until_ns + shift)) // day_ns) * day_ns - shift
     return [rollup.select(database, start, end) for rollup in rollups(utc_offset_hours)]
+
+
+HOUR_NS = 3600 * 10**9
+DAY_NS = 86_400 * 10**9
+
+
+def _ranges(starts: list[int], size: int) -> list[tuple[int, int]]:
+    """Sorted interval starts of length ``size`` merged into ``[start, end)`` ranges."""
+    out: list[tuple[int, int]] = []
+    for start in starts:
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], start + size)
+        else:
+            out.append((start, start + size))
+    return out
+
+
+def hour_statements(
+    database: str, hours_ns: Iterable[int], utc_offset_hours: float = 8.0
+) -> list[list[str]]:
+    """The rollups of whole hours (their starts, ns), level by level: one list of statements
+    per rollup, in dependency order. Neighbouring hours share a statement; the daily level
+    covers the park-local days the hours fall in. The statements are the continuous queries'
+    own, with a time range (as :func:`backfill_statements`)."""
+    hours = sorted({h // HOUR_NS * HOUR_NS for h in hours_ns})
+    shift = round(utc_offset_hours * 3600) * 10**9
+    days = sorted({(h + shift) // DAY_NS * DAY_NS - shift for h in hours})
+    levels = []
+    for rollup in rollups(utc_offset_hours):
+        ranges = _ranges(days, DAY_NS) if rollup.interval == "1d" else _ranges(hours, HOUR_NS)
+        levels.append([rollup.select(database, start, end) for start, end in ranges])
+    return levels

@@ -8,7 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from structlog.typing import FilteringBoundLogger
 
-from collector.accounting import Ledger
+from collector.accounting import Ledger, PairsLimit
 from collector.admission import Admission
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
@@ -17,11 +17,19 @@ from collector.durations import influx_duration
 from collector.health import HealthState, assess
 from collector.http import MonitoringServer
 from collector.journal import Journal
+from collector.late import LateHours
 from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
+from collector.rerolling import Reroller
 from collector.schema import default_schema
 from collector.settings import CollectorSettings
-from collector.sink import InfluxConfig, InfluxSink, ensure_schema, make_client
+from collector.sink import (
+    InfluxConfig,
+    InfluxSink,
+    ensure_schema,
+    make_client,
+    query,
+)
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
 
@@ -95,6 +103,7 @@ class Collector:
         self.pipeline: Pipeline | None = None
         self.alerting: AlertingObserver | None = None
         self.capacity: CapacityWriter | None = None
+        self.reroller: Reroller | None = None
         self.http: MonitoringServer | None = None
         self._started = False
         self._started_ns = 0
@@ -108,6 +117,8 @@ class Collector:
         s = self.settings
         files = load_files(s) if s.alerts else None
         ledger = self.journal.open(Ledger(window=s.reorder_window))
+        # After the replay: readings the journal holds were accepted under the bound of their day.
+        ledger.limit = PairsLimit(max_pairs_per_hour=s.max_pairs_per_hour)
         try:
             observers = self.observers
             if files is not None:
@@ -119,6 +130,7 @@ class Collector:
                     now_ms=time.time_ns() // 1_000_000,
                     intake_ok=lambda: self.source.connected,
                     log=self.log,
+                    missing=ledger.missing_readings,
                 )
                 observers = (*observers, self.alerting)
             if s.create_database:
@@ -137,6 +149,7 @@ class Collector:
                     known = registry_of.registry
                     return known is not None and machine in known.enterprises.get(enterprise, {})
 
+            late = self._open_reroller()
             self.pipeline = Pipeline(
                 source=self.source,
                 sink=self.sink,
@@ -158,9 +171,12 @@ class Collector:
                 ),
                 abandon=self.abandon,
                 log=self.log,
+                late=late,
             )
             if self.alerting is not None:
                 self.alerting.start()
+            if self.reroller is not None:
+                self.reroller.start()
             # The worker runs before the subscription is confirmed: with a backlog, the broker
             # sends a whole receive window first, and it is processed while start-up completes.
             self.pipeline.start()
@@ -174,6 +190,7 @@ class Collector:
         self._started = True
         self._started_ns = time.time_ns()
         self.metrics.machines.set(len(ledger))
+        self.metrics.readings_missing.set(ledger.missing_total)
         self.log.info(
             "collector started",
             mqtt=self.source.config.url,
@@ -225,7 +242,29 @@ class Collector:
             self.alerting.close(timeout)
             self.alerting = None
 
+    def _open_reroller(self) -> LateHours | None:
+        """The hours owed a re-roll (from the state directory) and the thread that pays them."""
+        s = self.settings
+        if s.reroll_after <= 0:
+            return None
+        late = LateHours(s.state_dir, round(s.reroll_after * 1000))
+        late.load()
+        # A rollup statement over an hour of the full park takes seconds, not a write's timeout.
+        config = self.influx.model_copy(update={"timeout": max(self.influx.timeout, 300.0)})
+        client = self.http_client
+        self.reroller = Reroller(
+            late,
+            lambda statement: query(client, config, statement, database=config.database),
+            config.database,
+            metrics=self.metrics,
+            log=self.log,
+        )
+        return late
+
     def _close(self) -> None:
+        if self.reroller is not None:
+            self.reroller.stop()
+            self.reroller = None
         self._close_alerting(0.0)
         if self.capacity is not None:
             self.capacity.close()

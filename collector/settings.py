@@ -99,6 +99,21 @@ class CollectorSettings(BaseSettings):
         ge=0,
         description="with --registry: machines outside the registry that are tracked at most",
     )
+    max_pairs_per_hour: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "plausibility bound: most pairs a machine knits per hour; a new boot or a counter"
+            " reset counting more since the previous reading (plus an hour) is rejected"
+        ),
+    )
+    reroll_after: Duration = Field(
+        300.0,
+        description=(
+            "roll up again the hours written late into (past the continuous queries' window)"
+            " this long after; 0: never (python -m collector.reroll by hand)"
+        ),
+    )
     max_future: Duration = Field(300.0, description="reject readings this far ahead of now")
     max_age: Duration = Field(7 * 86400.0, description="reject readings older than this")
     http_host: str = Field("127.0.0.1", description="address of /metrics and /healthz")

@@ -33,8 +33,8 @@ class Reason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TS_IN_FUTURE = "ts_in_future"
     TS_TOO_OLD = "ts_too_old"
-    COUNTER_CONFLICT = "counter_conflict"
     TOO_MANY_MACHINES = "too_many_machines"
+    IMPLAUSIBLE_COUNT = "implausible_count"
 
 
 MAX_DETAIL_CHARS = 300

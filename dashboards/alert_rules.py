@@ -3,6 +3,9 @@
 * **Idle machines** (one alert instance per enterprise): machines whose idle alert the collector
   has firing, from the ``alerts`` measurement. A machine that goes silent is the collector's
   offline alert, not this rule: its series would disappear and Grafana would resolve it.
+* **Machines never reported** (one alert instance per enterprise): registry machines the
+  collector has not heard from since its start, once its grace period has passed, from the
+  ``reporting`` counts (the collector raises the same as one ``never_reported`` alert).
 * **Park output drop**: the park's output in the last complete hour is below half of the same
   hour a day earlier (``park_1h``). Planned closures (the first day of a holiday) fire it too.
 
@@ -91,6 +94,34 @@ def idle_rule() -> am.Rule:
     )
 
 
+def never_reported_rule() -> am.Rule:
+    return (
+        alerting.Rule("Machines never reported")
+        .uid("hosiery-never-reported")
+        .condition("C")
+        .queries(
+            [
+                _influx("A", q.never_reported_by_enterprise(), 600),
+                _expression("B", _reduce("B", "A")),
+                _expression("C", _threshold("C", "B", "gt", 0)),
+            ]
+        )
+        .for_val("5m")
+        .no_data_state("OK")
+        .exec_err_state("Error")
+        .labels({"severity": "warning"})
+        .annotations(
+            {
+                "summary": "{{ $labels.enterprise }}: {{ $values.B }} machine(s) of the "
+                "registry never reported",
+                "description": "Machines in the park registry the collector has not heard "
+                "from since it started (collector alert never_reported).",
+            }
+        )
+        .build()
+    )
+
+
 def output_drop_rule() -> am.Rule:
     return (
         alerting.Rule("Park output drop")
@@ -122,7 +153,7 @@ def output_drop_rule() -> am.Rule:
     )
 
 
-RULES = (idle_rule, output_drop_rule)
+RULES = (idle_rule, never_reported_rule, output_drop_rule)
 
 
 def provisioning() -> Value:

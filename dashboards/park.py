@@ -81,7 +81,18 @@ def build() -> dm.Dashboard:
                 "that has gone silent, or whose gateway is offline, counts as offline instead. "
                 "Not reporting: in the registry and never seen. Expected: the registry.",
             ),
-            24,
+            20,
+            4,
+        ),
+        (
+            stat_panel(
+                "Readings lost upstream",
+                [q.readings_missing()],
+                description="Readings missing now: gaps in the machines' sequence numbers "
+                "(a gateway that dropped messages). Their pairs are carried by the next "
+                "reading; a reading that arrives late fills its gap and the count goes down.",
+            ),
+            4,
             4,
         ),
         (
@@ -155,5 +166,8 @@ def build() -> dm.Dashboard:
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(
-        alert_annotation(q.alert_annotations(q.GATEWAY_ALERTS), "Gateway alerts")
+        alert_annotation(
+            q.alert_annotations(q.GATEWAY_ALERTS),
+            "Enterprise alerts (gateway offline, machines never reported)",
+        )
     ).build()

@@ -134,6 +134,16 @@ def machines_reporting(field: str, label: str, where: str | None = None) -> str:
     )
 
 
+MISSING_READINGS = "missing_readings"
+"""The ``reporting`` field counting an enterprise's readings lost upstream (gaps in ``seq``)."""
+
+
+def readings_missing(where: str | None = None) -> str:
+    """Readings lost upstream now (gaps in ``seq`` no later reading filled), from the latest
+    summary of each enterprise."""
+    return machines_reporting(MISSING_READINGS, "readings lost upstream", where)
+
+
 def machines_expected() -> str:
     return f'SELECT LAST("machines") * 0 + $machines AS "expected" FROM {CAP}'
 
@@ -161,8 +171,9 @@ def idle_now(where: str | None = None) -> str:
 
 
 GATEWAY_ALERTS = "\"machine\" = ''"
-"""Alerts of a whole gateway (no ``machine`` tag): the park overview annotates only these; at
-the full park, every machine's alerts over a year would be far too many annotations."""
+"""Alerts of a whole enterprise (no ``machine`` tag: a gateway offline, registry machines never
+reported): the park overview annotates only these; at the full park, every machine's alerts over
+a year would be far too many annotations."""
 
 
 def alert_annotations(where: str | None = None) -> str:
@@ -282,6 +293,15 @@ def idle_by_enterprise() -> str:
     alerting's latest summary: an alert that has fired days ago still counts while it fires."""
     return (
         f'SELECT LAST("idle_alerts") AS "idle machines" FROM {REPORTING} '
+        f'WHERE time > now() - {NOW_WINDOW} GROUP BY "enterprise"'
+    )
+
+
+def never_reported_by_enterprise() -> str:
+    """Registry machines never heard from, per enterprise (one alert instance each), from the
+    alerting's latest summary (0 until its grace period after a start has passed)."""
+    return (
+        f'SELECT LAST("never_reported") AS "never reported" FROM {REPORTING} '
         f'WHERE time > now() - {NOW_WINDOW} GROUP BY "enterprise"'
     )
 

@@ -8,7 +8,7 @@ invalid).
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +125,7 @@ def open_alerting(
     intake_ok: Callable[[], bool],
     log: FilteringBoundLogger,
     transport: httpx.BaseTransport | None = None,
+    missing: Callable[[], Mapping[str, int]] | None = None,
 ) -> AlertingObserver:
     """The observer, its firing set recovered from ``settings.state_dir`` (locked already)."""
     s = settings
@@ -168,6 +169,7 @@ def open_alerting(
         options=options,
         intake_ok=intake_ok,
         on_summary=on_summary,
+        missing=missing,
         log=log,
     )
     if files.registry is not None:

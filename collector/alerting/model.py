@@ -20,6 +20,8 @@ class Kind(StrEnum):
     """Reporting ``fault`` for ``--fault-after``."""
     OFFLINE = "offline"
     """No reading for three reporting intervals, or the gateway's Last Will (whole gateway)."""
+    NEVER_REPORTED = "never_reported"
+    """Machines of the registry never heard from after the grace period (one per enterprise)."""
 
 
 class Status(StrEnum):
@@ -28,7 +30,10 @@ class Status(StrEnum):
 
 
 GATEWAY = "*"
-"""Stands for the machine in the id of a gateway alert (``E0001/*/offline/...``)."""
+"""Stands for the machine in the id of an enterprise alert (``E0001/*/offline/...``)."""
+
+ENTERPRISE_KINDS = frozenset({Kind.OFFLINE, Kind.NEVER_REPORTED})
+"""Kinds an alert of a whole enterprise (no machine, a list of machines) may have."""
 
 AlertKey = tuple[str, str | None, Kind]
 """(enterprise, machine or None for the gateway, kind): at most one firing alert per key."""
@@ -40,7 +45,8 @@ class Alert:
 
     enterprise: str
     machine: str | None
-    """None for a gateway alert, which covers :attr:`machines`."""
+    """None for an enterprise alert (gateway offline, machines never reported), which covers
+    :attr:`machines`."""
     kind: Kind
     status: Status
     since_ms: int
@@ -51,7 +57,7 @@ class Alert:
     pairs_total: int | None = None
     """The machine's counter in its last reading, when known."""
     machines: tuple[str, ...] = ()
-    """The machines of a gateway alert."""
+    """The machines of an enterprise alert."""
     fired_ms: int | None = None
     """For a resolved alert: when it fired."""
 
@@ -59,8 +65,8 @@ class Alert:
         if not is_valid_id(self.enterprise):
             raise ValueError(f"alert enterprise {self.enterprise!r} is not a valid id")
         if self.machine is None:
-            if self.kind is not Kind.OFFLINE:
-                raise ValueError("only offline alerts may cover a whole gateway")
+            if self.kind not in ENTERPRISE_KINDS:
+                raise ValueError("only offline and never_reported alerts cover an enterprise")
         elif not is_valid_id(self.machine):
             raise ValueError(f"alert machine {self.machine!r} is not a valid id")
         elif self.machines:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from collector.alerting.model import Alert, Status
+from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.store import Notification
 from collector.alerting.tracker import Report
 from collector.lines import escape_string, printable
@@ -64,9 +64,10 @@ def machine_document(alert: Alert, machine: str, firing: list[Alert]) -> bytes:
     ``firing`` is every alert firing for the machine after this one."""
     body = alert_fields(alert)
     body["machine"] = machine
-    body["gateway"] = alert.machine is None
+    body["gateway"] = alert.machine is None and alert.kind is Kind.OFFLINE
     if alert.machine is None:
-        body["gateway_machines"] = len(alert.machines)
+        key = "gateway_machines" if alert.kind is Kind.OFFLINE else "enterprise_machines"
+        body[key] = len(alert.machines)
     if alert.fired_ms is not None:
         body["fired_ms"] = alert.fired_ms
     body["firing"] = sorted({a.kind.value for a in firing})
@@ -177,6 +178,7 @@ def report_lines(report: Report) -> list[str]:
         f"unexpected={r.unexpected}i,running={r.by_state[0]}i,idle={r.by_state[1]}i,"
         f"stopped={r.by_state[2]}i,off={r.by_state[3]}i,idle_alerts={r.alerts[0]}i,"
         f"stopped_alerts={r.alerts[1]}i,offline_alerts={r.alerts[2]}i,"
+        f"missing_readings={r.missing}i,"
         f'never_reported_machines="{_machine_list(r.never_reported)}",'
         f'silent_machines="{_machine_list(r.silent)}" {time_ns}'
         for r in report.enterprises

@@ -18,7 +18,7 @@ step 1 loses the decision itself; the tracker decides again from the readings th
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,7 +56,8 @@ class ObserverOptions:
     summary_topic: str = SUMMARY_TOPIC
     summary_interval_ms: int = 60_000
     summary_grace_ms: int = 180_000
-    """No summary before this long after the start: machines need time to report first."""
+    """Summaries start at once, but list no machine as never reported before this long after
+    the start: machines need time to report first."""
     compact_interval_ms: int = 300_000
     compact_records: int = 10_000
     """Write a snapshot when this many notifications were logged since the last one."""
@@ -77,6 +78,7 @@ class AlertingObserver:
         options: ObserverOptions | None = None,
         intake_ok: Callable[[], bool] = lambda: True,
         on_summary: Callable[[int], None] | None = None,
+        missing: Callable[[], Mapping[str, int]] | None = None,
         log: FilteringBoundLogger | None = None,
     ) -> None:
         self.tracker = tracker
@@ -87,13 +89,15 @@ class AlertingObserver:
         self._publish_raw = publish
         self._intake_ok = intake_ok
         self._on_summary = on_summary
+        self._missing = missing
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.alerting")
         self._lines: list[str] = []
         self._mqtt: list[MqttMessage] = []
         self._unconfirmed: deque[tuple[int, list[Any]]] = deque()
         self._event_log = RateLimit(burst=20, period=60.0)
         self._started_ms = tracker.started_ms
-        self._next_summary = self._started_ms + self.options.summary_grace_ms
+        self._next_summary = self._started_ms
+        self._never_from = self._started_ms + self.options.summary_grace_ms
         self._next_compact = self._started_ms + self.options.compact_interval_ms
         self._last_summary: bytes | None = None
         tracker.restore(recovered.firing, recovered.machines)
@@ -180,6 +184,8 @@ class AlertingObserver:
         self.store.save_marks_if_due()
         if now_ms >= self._next_summary:
             self._next_summary = now_ms + self.options.summary_interval_ms
+            if now_ms < self._never_from:  # list the never reported as soon as the grace ends
+                self._next_summary = min(self._next_summary, self._never_from)
             if self._on_summary is not None:
                 self._on_summary(now_ms)
             self._summary(now_ms)
@@ -266,7 +272,13 @@ class AlertingObserver:
             gauge.labels(kind.value).set(count)
 
     def _summary(self, now_ms: int) -> None:
-        report = self.tracker.report(now_ms)
+        if now_ms >= self._never_from:
+            self.tracker.check_never_reported(now_ms, self.options.summary_grace_ms)
+        report = self.tracker.report(
+            now_ms,
+            self._missing() if self._missing else None,
+            never_reported=now_ms >= self._never_from,
+        )
         metrics = self.metrics
         metrics.machines_expected.set(report.expected)
         metrics.machines_not_reporting.labels("never_reported").set(report.never_reported)

@@ -8,7 +8,11 @@ Conditions (``docs/alerting.md`` has the operator's version):
   first reading seen, and the start of the current working period of its calendar;
 * **stopped**: the machine has reported ``fault`` for ``fault_after`` (same clock and periods);
 * **offline**: no reading has *arrived* for ``offline_after``, or for three estimated reporting
-  intervals; or, for a whole gateway, its Last Will (``online: false``).
+  intervals; or, for a whole gateway, its Last Will (``online: false``);
+* **never_reported**: machines of the registry not heard from once the grace period after the
+  start has passed (and, with a calendar, as long after the working period began): one alert per
+  enterprise listing them (:meth:`Tracker.check_never_reported`), resolved when every one of
+  them has reported or left the registry.
 
 Idle and stopped are decided when a reading arrives (readings that arrive late, for example
 from a gateway's buffer, are judged by their own time); offline by timers on the collector's
@@ -45,6 +49,7 @@ _OFF = MachineState.OFF
 _IDLE_KIND = Kind.IDLE
 _STOPPED = Kind.STOPPED
 _OFFLINE = Kind.OFFLINE
+_NEVER_REPORTED = Kind.NEVER_REPORTED
 _NEVER = -(2**62)
 _ALPHA = 0.25
 """Weight of a new sample in a machine's interval estimate (exponential moving average)."""
@@ -115,6 +120,8 @@ class EnterpriseReport:
     alerts: tuple[int, int, int] = (0, 0, 0)
     """Machines with a firing idle, stopped, offline alert (a gateway's offline alert counts
     each of its machines)."""
+    missing: int = 0
+    """Readings lost upstream (gaps in ``seq``), from the accounting."""
 
 
 _ALERT_COLUMN = {Kind.IDLE: 0, Kind.STOPPED: 1, Kind.OFFLINE: 2}
@@ -139,6 +146,7 @@ class Report:
     silent: int
     unexpected: int
     enterprises: tuple[EnterpriseReport, ...]
+    missing: int = 0
 
 
 def duration_text(ms: float) -> str:
@@ -255,6 +263,7 @@ class Tracker:
         self._events: list[Alert] = []
         self._firing = dict.fromkeys(Kind, 0)
         self._never: dict[str, set[str]] = {}
+        self._never_alerts: dict[str, Alert] = {}
         self._silent: dict[str, set[str]] = {}
         self._fixed_window = config.offline_after_ms
         self._intervals = config.offline_intervals
@@ -298,7 +307,9 @@ class Tracker:
         for alert in alerts:
             if not alert.firing:
                 continue
-            if alert.machine is None:
+            if alert.kind is _NEVER_REPORTED:
+                self._never_alerts[alert.enterprise] = alert
+            elif alert.machine is None:
                 gateway = self._gateway(alert.enterprise)
                 gateway.alert = alert
                 gateway.online = False
@@ -455,6 +466,7 @@ class Tracker:
         for gateway in self._gateways.values():
             if gateway.alert is not None:
                 yield gateway.alert
+        yield from self._never_alerts.values()
 
     def alerts_of(self, enterprise: str, machine: str) -> list[Alert]:
         """The firing alerts that concern one machine, its gateway's included, oldest first."""
@@ -465,6 +477,9 @@ class Tracker:
         gateway = self._gateways.get(enterprise)
         if gateway is not None and gateway.alert is not None and machine in gateway.alert.machines:
             out.append(gateway.alert)
+        never = self._never_alerts.get(enterprise)
+        if never is not None and machine in never.machines:
+            out.append(never)
         out.sort(key=lambda a: a.at_ms)
         return out
 
@@ -493,8 +508,13 @@ class Tracker:
     def timer_heap_size(self) -> int:
         return self._silence.heap_size + self._gateway_timers.heap_size
 
-    def report(self, now: int) -> Report:
-        """Machines of the registry that never reported, and machines that went silent."""
+    def report(
+        self, now: int, missing: Mapping[str, int] | None = None, *, never_reported: bool = True
+    ) -> Report:
+        """Machines of the registry that never reported, and machines that went silent;
+        ``missing``: readings lost upstream per enterprise (the accounting's count);
+        ``never_reported`` False (within the grace period after a start): none listed yet."""
+        missing = missing or {}
         expected_by = self._registry.enterprises
         by_state: dict[str, list[int]] = {}
         alerts: dict[str, list[int]] = {}
@@ -517,11 +537,12 @@ class Tracker:
                 firing[_ALERT_COLUMN[Kind.OFFLINE]] += len(down.alert.machines)
         names = set(expected_by) | {e for e, s in self._silent.items() if s}
         names |= {e for e, g in self._gateways.items() if g.online is False}
-        names |= set(by_state) | set(alerts)
+        names |= set(by_state) | set(alerts) | set(missing)
         rows = []
         for enterprise in sorted(names):
             expected = expected_by.get(enterprise, {})
             never = self._never.get(enterprise, set())
+            listed = never if never_reported else set()
             gateway = self._gateways.get(enterprise)
             seen = gateway.seen if gateway is not None else set()
             silent = set(self._silent.get(enterprise, ()))
@@ -540,11 +561,12 @@ class Tracker:
                     enterprise,
                     len(expected),
                     reporting,
-                    tuple(sorted(never)),
+                    tuple(sorted(listed)),
                     tuple(sorted(silent)),
                     unexpected,
                     states,
                     (a[0], a[1], a[2]),
+                    missing.get(enterprise, 0),
                 )
             )
         return Report(
@@ -555,7 +577,50 @@ class Tracker:
             silent=sum(len(r.silent) for r in rows),
             unexpected=sum(r.unexpected for r in rows),
             enterprises=tuple(rows),
+            missing=sum(r.missing for r in rows),
         )
+
+    def check_never_reported(self, now: int, grace_ms: int) -> None:
+        """Fire one alert per enterprise whose registry machines were never heard from, once
+        ``grace_ms`` has passed since the start and since its working period began; resolve it
+        when none is left. Call it after the grace period, every summary."""
+        for enterprise, never in self._never.items():
+            if not never or enterprise in self._never_alerts:
+                continue
+            since = self.started_ms
+            calendar = self._calendar.for_enterprise(enterprise)
+            if calendar is not None:
+                period = calendar.period(now)
+                if not period.working:
+                    continue
+                since = max(since, period.start)
+            if now - since < grace_ms:
+                continue
+            machines = tuple(sorted(never))
+            alert = Alert(
+                enterprise,
+                None,
+                _NEVER_REPORTED,
+                Status.FIRING,
+                self.started_ms,
+                now,
+                f"{len(machines)} machines of the registry never reported",
+                None,
+                machines,
+            )
+            self._never_alerts[enterprise] = alert
+            self._firing[_NEVER_REPORTED] += 1
+            self._events.append(alert)
+        for enterprise, alert in list(self._never_alerts.items()):
+            if enterprise not in self._registry.enterprises:
+                self._resolve_never(alert, now, "no longer in the registry")
+            elif not self._never.get(enterprise):
+                self._resolve_never(alert, now, "every machine reported or left the registry")
+
+    def _resolve_never(self, alert: Alert, now: int, reason: str) -> None:
+        del self._never_alerts[alert.enterprise]
+        self._firing[_NEVER_REPORTED] -= 1
+        self._events.append(alert.resolve(now, reason))
 
     # ------------------------------------------------------------------ machines
 

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import paho.mqtt.client as mqtt
 import pytest
 
 from collector.service import Collector
 from contract import alert_topic, status_topic
+from dashboards import queries as q
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.alerting import (
@@ -432,8 +434,10 @@ def test_registry_machines_that_do_not_report_are_counted_and_listed(
         summary_topic=summary_topic,
     )
     db = settings.influx_db
+    c_topic = alert_topic(enterprise, "C")
     with (
         recorder(mosquitto, summary_topic) as summaries,
+        recorder(mosquitto, c_topic) as c_alerts,
         running_collector(settings) as collector,
         publisher(mosquitto) as client,
     ):
@@ -470,8 +474,77 @@ def test_registry_machines_that_do_not_report_are_counted_and_listed(
             f"WHERE \"enterprise\" = '{enterprise}'",
         )
         assert rows[0]["values"][0][1:] == ["C", "B"]
-        # and the silent machine, which Grafana would no longer see, has an offline alert
-        points = alert_points(influx.url, db, f"WHERE \"enterprise\" = '{enterprise}'")
-        assert [(p["machine"], p["kind"], p["status"]) for p in points] == [
-            ("B", "offline", "firing")
+        # the silent machine, which Grafana would no longer see, has an offline alert, and
+        # the machine never heard from one alert of its enterprise (the grace: 2 s)
+        where = f"WHERE \"enterprise\" = '{enterprise}'"
+        wait_until(
+            lambda: len(alert_points(influx.url, db, where)) == 2, 10, what="two alert points"
+        )
+        points = alert_points(influx.url, db, where)
+        assert sorted((p["machine"] or "", p["kind"], p["status"]) for p in points) == [
+            ("", "never_reported", "firing"),
+            ("B", "offline", "firing"),
         ]
+        grouped = next(p for p in points if p["kind"] == "never_reported")
+        assert (grouped["machines"], grouped["machine_count"]) == ("C", 1)
+        [retained_c] = [orjson.loads(p) for p in c_alerts.payloads(c_topic)]
+        assert (retained_c["kind"], retained_c["status"]) == ("never_reported", "firing")
+        # the Grafana rule reads the same count
+        rule = query(influx.url, db, q.never_reported_by_enterprise())
+        assert {s["tags"]["enterprise"]: s["values"][0][1] for s in rule}[enterprise] == 1
+        labels = {"kind": "never_reported"}
+        assert metric(collector, "hosiery_collector_alerts_firing", labels) == 1
+        ScriptedMachine(client, enterprise, "C", start_ago_ms=60_000).send(pairs=1)
+        wait_until(
+            lambda: any(
+                p["kind"] == "never_reported" and p["status"] == "resolved"
+                for p in alert_points(influx.url, db, where)
+            ),
+            10,
+            what="the grouped alert resolved once C reports",
+        )
+        assert metric(collector, "hosiery_collector_alerts_firing", labels) == 0
+
+
+def test_a_seq_gap_is_counted_then_filled_by_late_readings(
+    mosquitto: MosquittoServer, influx: InfluxServer, tmp_path: Path
+) -> None:
+    """Readings 3 and 4 are held back upstream: two missing, in the metric and the enterprise's
+    ``reporting`` points, until they arrive."""
+    settings = settings_for(
+        mosquitto, influx, tmp_path / "state", offline_after=3600, summary_interval=0.3
+    )
+    enterprise = unique("E")
+    topic = f"hosiery/v1/{enterprise}/M1/counter"
+    db = settings.influx_db
+    start = int(time.time() * 1000) - 60_000
+
+    def send(client: mqtt.Client, seq: int) -> None:
+        body = {"ts": start + seq * 1000, "seq": seq, "boot": "b1", "pairs_total": seq * 2}
+        payload = orjson.dumps({**body, "state": "running"})
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def reported() -> int | None:
+        """The park overview panel's own query, for this enterprise."""
+        rows = query(influx.url, db, q.readings_missing(f"\"enterprise\" = '{enterprise}'"))
+        return int(rows[0]["values"][0][1]) if rows else None
+
+    with running_collector(settings) as collector, publisher(mosquitto) as client:
+        for seq in (1, 2, 5):
+            send(client, seq)
+        wait_until(
+            lambda: metric(collector, "hosiery_collector_readings_missing") == 2,
+            15,
+            what="two readings missing",
+        )
+        wait_until(lambda: reported() == 2, 15, what="the enterprise's reporting point: 2")
+        for seq in (4, 3):
+            send(client, seq)
+        wait_until(
+            lambda: metric(collector, "hosiery_collector_readings_missing") == 0,
+            15,
+            what="the gap filled",
+        )
+        wait_until(lambda: reported() == 0, 15, what="the enterprise's reporting point: 0")
+        rows = query(influx.url, db, 'SELECT SUM("pairs") FROM "production"')
+        assert rows[0]["values"][0][1] == 10

@@ -5,16 +5,24 @@ malformed messages, gateways dying) and writes its truth; the collector runs as 
 against a real Mosquitto and a real InfluxDB, and is killed, or loses its database, mid-stream.
 """
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
-from tests.support.collector import CollectorProcess, settings_for
-from tests.support.influx import pairs_by_machine
+from tests.support.collector import (
+    CollectorProcess,
+    metric,
+    running_collector,
+    settings_for,
+)
+from tests.support.influx import count, pairs_by_machine, query
+from tests.support.mqtt import publisher
 from tests.support.sim import SimRun
 
 pytestmark = pytest.mark.integration
@@ -125,3 +133,49 @@ def retries(collector: CollectorProcess) -> float:
 def buffered(collector: CollectorProcess) -> int:
     resp = httpx.get(f"http://127.0.0.1:{collector.port}/healthz", timeout=5)
     return int(resp.json()["buffered"])
+
+
+def test_a_counter_reset_inside_a_boot_counts_every_pair(
+    mosquitto: MosquittoServer, influx: InfluxServer, tmp_path: Path
+) -> None:
+    """10, 20, 30, then the operator clears the counter: 5, 15, 25 in the same boot is 55 pairs.
+
+    The reading right after the reset arrives late (after its successor) and twice; the reset
+    mark moves to it, and is counted once.
+    """
+    settings = settings_for(mosquitto, influx, tmp_path / "state")
+    topic = "hosiery/v1/E0007/M003/counter"
+    start = int(time.time() * 1000) - 60_000
+    totals = {1: 10, 2: 20, 3: 30, 4: 5, 5: 15, 6: 25}
+    arrivals = [1, 2, 3, 5, 4, 6, 4]
+    db = settings.influx_db
+    with running_collector(settings) as collector, publisher(mosquitto) as pub:
+        for seq in arrivals:
+            body = {
+                "ts": start + seq * 5000,
+                "seq": seq,
+                "boot": "b1",
+                "pairs_total": totals[seq],
+                "state": "running",
+            }
+            pub.publish(topic, orjson.dumps(body), qos=1).wait_for_publish(5)
+        wait_until(
+            lambda: metric(collector, "hosiery_collector_duplicates_dropped_total") == 1,
+            15,
+            what="every reading accounted",
+        )
+        wait_until(
+            lambda: pairs_by_machine(influx.url, db).get(("E0007", "M003")) == 55,
+            15,
+            what="55 pairs stored",
+        )
+        marks = query(influx.url, db, 'SELECT "seq", "counter_reset" FROM "production"')
+        by_seq = {row[1]: row[2] for row in marks[0]["values"]}
+        assert by_seq == {1: None, 2: None, 3: None, 4: 1, 5: 0, 6: None}
+        resets = query(influx.url, db, 'SELECT SUM("counter_reset") FROM "production"')
+        assert resets[0]["values"][0][1] == 1
+        assert metric(collector, "hosiery_collector_counter_resets_total", {"kind": "in_boot"}) == 1
+        assert (
+            metric(collector, "hosiery_collector_counter_resets_total", {"kind": "new_boot"}) == 0
+        )
+        assert count(influx.url, db, "rejected", "payload_size") == 0

@@ -107,7 +107,7 @@ def test_summary_and_reporting_lines() -> None:
         silent=1,
         unexpected=0,
         enterprises=(
-            EnterpriseReport("E1", 3, 1, ("M3",), ("M2",), 0, (1, 0, 0, 0), (2, 0, 1)),
+            EnterpriseReport("E1", 3, 1, ("M3",), ("M2",), 0, (1, 0, 0, 0), (2, 0, 1), 4),
             EnterpriseReport("E2", 5, 5, (), (), 1),
         ),
     )
@@ -120,7 +120,8 @@ def test_summary_and_reporting_lines() -> None:
     assert lines[0] == (
         "reporting,enterprise=E1 expected=3i,reporting=1i,never_reported=1i,silent=1i,"
         "unexpected=0i,running=1i,idle=0i,stopped=0i,off=0i,idle_alerts=2i,stopped_alerts=0i,"
-        "offline_alerts=1i,"
+        "offline_alerts=1i,missing_readings=4i,"
         f'never_reported_machines="M3",silent_machines="M2" {T0 * 1_000_000}'
     )
     assert len(lines) == 2
+    assert ",missing_readings=0i," in lines[1]

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collector.alerting.model import Kind
 from collector.alerting.observer import AlertingObserver, ObserverOptions
 from collector.alerting.registry import ParkRegistry
 from collector.alerting.store import AlertStore
@@ -36,7 +37,14 @@ class Info:
 class Rig:
     """An observer on a state directory, fed readings every 10 s, publishing into a list."""
 
-    def __init__(self, state: Path, now: int, *, hooks: httpx.MockTransport | None = None) -> None:
+    def __init__(
+        self,
+        state: Path,
+        now: int,
+        *,
+        hooks: httpx.MockTransport | None = None,
+        expected: tuple[str, ...] = (M, "M404"),
+    ) -> None:
         self.now = now
         self.published: list[tuple[str, bytes, bool]] = []
         self.broker_acks = True
@@ -46,7 +54,7 @@ class Rig:
         recovered = self.store.open()
         tracker = Tracker(
             TrackerConfig(idle_after_ms=60_000),
-            registry=ParkRegistry({E: {M: None, "M404": None}}),
+            registry=ParkRegistry({E: dict.fromkeys(expected)}),
             now_ms=now,
         )
         dispatcher = None
@@ -115,7 +123,7 @@ def alert_lines(lines: list[str]) -> list[str]:
 
 
 def test_a_notification_is_persisted_published_and_written(tmp_path: Path, rigs: list[Rig]) -> None:
-    rig = Rig(tmp_path, T0)
+    rig = Rig(tmp_path, T0, expected=(M,))
     rigs.append(rig)
     rig.read(pairs=1)
     lines = alert_lines(rig.lines(6))
@@ -130,19 +138,26 @@ def test_a_notification_is_persisted_published_and_written(tmp_path: Path, rigs:
     assert rig.metric("hosiery_collector_alerts_firing", {"kind": "idle"}) == 1
 
 
-def test_summary_after_the_grace_period(tmp_path: Path, rigs: list[Rig]) -> None:
+def test_summaries_from_the_start_never_reported_after_the_grace_period(
+    tmp_path: Path, rigs: list[Rig]
+) -> None:
     rig = Rig(tmp_path, T0)
     rigs.append(rig)
     lines = rig.lines(2)
-    assert not [m for m in rig.published if m[0] == "sum"]
+    [early] = [orjson.loads(p) for t, p, r in rig.published if t == "sum" and r]
+    assert (early["expected"], early["never_reported"]) == (2, 0)
+    reporting = [line for line in lines if line.startswith(f"reporting,enterprise={E} ")]
+    assert ",never_reported=0i," in reporting[-1]
     lines = rig.lines(3)  # 30 s after the start
-    [summary] = [orjson.loads(p) for t, p, r in rig.published if t == "sum" and r]
+    summary = orjson.loads([p for t, p, r in rig.published if t == "sum" and r][-1])
     assert summary["never_reported"] == 1
     assert summary["enterprises"][E]["never_reported"] == ["M404"]
-    assert any(line.startswith(f"reporting,enterprise={E} ") for line in lines)
+    [reporting] = [line for line in lines if line.startswith(f"reporting,enterprise={E} ")]
+    assert ",never_reported=1i," in reporting
+    assert ",running=1i," in reporting
     assert rig.metric("hosiery_collector_machines_not_reporting", {"why": "never_reported"}) == 1
     rig.lines(12)
-    assert len([m for m in rig.published if m[0] == "sum"]) == 1  # unchanged: not again
+    assert len([m for m in rig.published if m[0] == "sum"]) == 2  # unchanged: not again
 
 
 def test_crash_and_restart_repeat_no_notification(tmp_path: Path, rigs: list[Rig]) -> None:
@@ -212,19 +227,19 @@ def test_webhook_notifications_not_confirmed_before_a_stop_are_sent_after_it(
         accepted.append(orjson.loads(request.content)["id"])
         return httpx.Response(200)
 
-    rig = Rig(tmp_path, T0, hooks=httpx.MockTransport(hook))
+    rig = Rig(tmp_path, T0, hooks=httpx.MockTransport(hook), expected=(M,))
     rig.read(pairs=1)
     rig.lines(6)  # fires while the receiver is down
     rig.read(pairs=1)  # resolves
     rig.observer.close(timeout=0.1)
     assert accepted == []
     up["ok"] = True
-    again = Rig(tmp_path, rig.now + 5_000, hooks=httpx.MockTransport(hook))
+    again = Rig(tmp_path, rig.now + 5_000, hooks=httpx.MockTransport(hook), expected=(M,))
     rigs.append(again)
     wait_until(lambda: len(accepted) == 2, 10, what="both notifications delivered")
     assert [a.rsplit("/", 1)[1] for a in accepted] == ["firing", "resolved"]
     again.observer.close()
-    third = Rig(tmp_path, again.now + 5_000, hooks=httpx.MockTransport(hook))
+    third = Rig(tmp_path, again.now + 5_000, hooks=httpx.MockTransport(hook), expected=(M,))
     rigs.append(third)
     third.observer.close()
     assert len(accepted) == 2  # delivered once each, not again after the next restart
@@ -238,5 +253,48 @@ def test_gateway_alert_on_each_machine_topic(tmp_path: Path, rigs: list[Rig]) ->
     lines = alert_lines(rig.observer.take_lines())
     assert len(lines) == 1
     assert f'machines="{M},M404"' in lines[0]
-    topics = [t for t, p, r in rig.published if r and p]
+    topics = [t for t, p, r in rig.published if r and p and t != "sum"]
     assert topics == [TOPIC, f"hosiery/v1/{E}/M404/alert"]
+
+
+def never_lines(lines: list[str]) -> list[str]:
+    return [line for line in alert_lines(lines) if ",kind=never_reported " in line]
+
+
+def test_never_reported_machines_raise_one_alert_per_enterprise(
+    tmp_path: Path, rigs: list[Rig]
+) -> None:
+    rig = Rig(tmp_path, T0, expected=(M, "M404", "M405"))
+    rigs.append(rig)
+    assert not never_lines(rig.lines(2))  # within the grace period (30 s)
+    lines = never_lines(rig.lines(2))
+    assert len(lines) == 1
+    assert lines[0].startswith(f"alerts,enterprise={E},kind=never_reported ")
+    assert 'machines="M404,M405",machine_count=2i' in lines[0]
+    topics = sorted(t for t, p, r in rig.published if r and p and t != "sum")
+    assert topics == [f"hosiery/v1/{E}/M404/alert", f"hosiery/v1/{E}/M405/alert"]
+    body = orjson.loads(next(p for t, p, _r in rig.published if t.endswith("/M404/alert")))
+    assert (body["kind"], body["gateway"], body["enterprise_machines"]) == (
+        "never_reported",
+        False,
+        2,
+    )
+    assert not never_lines(rig.lines(12))  # fires once
+    assert rig.metric("hosiery_collector_alerts_firing", {"kind": "never_reported"}) == 1
+    for machine in ("M404", "M405"):
+        data = CounterReading(ts=rig.now, seq=1, boot="b1", pairs_total=0, state=MachineState.IDLE)
+        rig.observer.on_reading(Reading(E, machine, data), 0, rig.now)
+    lines = never_lines(rig.lines(6))
+    assert len(lines) == 1
+    assert 'kind=never_reported status="resolved"' in lines[0]
+    assert rig.metric("hosiery_collector_alerts_firing", {"kind": "never_reported"}) == 0
+
+
+def test_a_firing_never_reported_alert_survives_a_restart(tmp_path: Path, rigs: list[Rig]) -> None:
+    rig = Rig(tmp_path, T0)
+    rig.lines(5)
+    rig.observer.close()
+    again = Rig(tmp_path, rig.now + 5_000)
+    rigs.append(again)
+    assert again.observer.tracker.firing_counts()[Kind.NEVER_REPORTED] == 1
+    assert not never_lines(again.lines(8))  # not again after the restart's grace period

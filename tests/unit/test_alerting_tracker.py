@@ -544,6 +544,16 @@ def test_report_counts_never_reported_silent_and_unexpected() -> None:
     assert t.report(c.ts).unexpected == 1
 
 
+def test_report_carries_the_readings_missing_per_enterprise() -> None:
+    t = tracker()
+    Machine(t, "M001").read(RUN, 1)
+    report = t.report(T0 + 1_000, {E: 3, "E0009": 2})
+    rows = {r.enterprise: r.missing for r in report.enterprises}
+    assert rows == {E: 3, "E0009": 2}
+    assert report.missing == 5
+    assert t.report(T0 + 1_000).missing == 0
+
+
 def test_report_counts_the_machines_of_a_dead_gateway_as_silent() -> None:
     t = tracker()
     Machine(t, "M001").read(RUN, 1)
@@ -720,3 +730,67 @@ def test_an_idle_alert_on_a_make_up_working_saturday() -> None:
     ordinary.read(RUN, 1)
     ordinary.readings(20, IDLE)
     assert ordinary.events == []
+
+
+# ----------------------------------------------------------------------------- never reported
+
+GRACE = 180_000
+
+
+def test_never_reported_machines_fire_one_alert_per_enterprise_after_the_grace() -> None:
+    registry = ParkRegistry({E: {"M001": None, "M002": None, "M003": None}, "E0002": {"X": None}})
+    t = Tracker(TrackerConfig(), registry=registry, now_ms=T0)
+    Machine(t, "M001").read(RUN, 1)
+    t.check_never_reported(T0 + GRACE - 1, GRACE)
+    assert t.take() == []
+    t.check_never_reported(T0 + GRACE, GRACE)
+    events = {a.enterprise: a for a in t.take()}
+    assert set(events) == {E, "E0002"}
+    assert events[E].machines == ("M002", "M003")
+    assert (events[E].kind, events[E].machine, events[E].since_ms) == (
+        Kind.NEVER_REPORTED,
+        None,
+        T0,
+    )
+    t.check_never_reported(T0 + GRACE + 60_000, GRACE)
+    assert t.take() == []  # fires once
+    assert t.firing_counts()[Kind.NEVER_REPORTED] == 2
+    assert [a.kind for a in t.alerts_of(E, "M002")] == [Kind.NEVER_REPORTED]
+    assert t.alerts_of(E, "M001") == []
+    Machine(t, "M002").read(RUN, 1)
+    t.check_never_reported(T0 + GRACE + 120_000, GRACE)
+    assert t.take() == []  # M003 still never reported
+    Machine(t, "M003").read(RUN, 1)
+    t.set_registry(ParkRegistry({E: {"M001": None, "M002": None, "M003": None}}))
+    t.check_never_reported(T0 + GRACE + 180_000, GRACE)
+    resolved = {a.enterprise: a for a in t.take()}
+    assert {e: (a.status, a.reason) for e, a in resolved.items()} == {
+        E: (Status.RESOLVED, "every machine reported or left the registry"),
+        "E0002": (Status.RESOLVED, "no longer in the registry"),
+    }
+    assert t.firing_counts()[Kind.NEVER_REPORTED] == 0
+
+
+def test_never_reported_waits_for_the_working_period_and_a_grace_after_it() -> None:
+    calendar = ParkCalendar(registry_patterns={E: ONE_SHIFT})
+    t = Tracker(
+        TrackerConfig(), calendar=calendar, registry=ParkRegistry({E: {M: None}}), now_ms=local(0)
+    )
+    t.check_never_reported(local(3), GRACE)  # off shift at night: machines are switched off
+    t.check_never_reported(local(6, 2), GRACE)  # the shift began two minutes ago
+    assert t.take() == []
+    t.check_never_reported(local(6, 3), GRACE)
+    [alert] = t.take()
+    assert (alert.kind, alert.machines) == (Kind.NEVER_REPORTED, (M,))
+
+
+def test_a_never_reported_alert_is_restored_without_an_event() -> None:
+    registry = ParkRegistry({E: {M: None}})
+    t = Tracker(TrackerConfig(), registry=registry, now_ms=T0)
+    t.check_never_reported(T0 + GRACE, GRACE)
+    [alert] = t.take()
+    again = Tracker(TrackerConfig(), registry=registry, now_ms=T0 + GRACE + 5_000)
+    again.restore([alert], [])
+    again.check_never_reported(T0 + 2 * GRACE + 5_000, GRACE)
+    assert again.take() == []
+    assert list(again.firing()) == [alert]

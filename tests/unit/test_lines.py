@@ -124,6 +124,19 @@ def test_correction_line_carries_only_pairs() -> None:
     )
 
 
+def test_counter_reset_mark_on_a_reading_and_in_a_correction() -> None:
+    line = production_line("e", "m", 5, 1, "b", 4, 4, "running", "s", 2.0, counter_reset=True)
+    assert line.endswith(',style="s",rpm=2.0,counter_reset=1i 5000001')
+    assert parse_line(line)[2]["counter_reset"] == 1
+    assert "counter_reset" not in production_line("e", "m", 5, 1, "b", 4, 4, "idle", None, None)
+    assert pairs_correction_line("e", "m", 7, 4, counter_reset=False) == (
+        "production,enterprise=e,machine=m pairs=4i,counter_reset=0i 7"
+    )
+    assert pairs_correction_line("e", "m", 7, 4, counter_reset=True).endswith(
+        "pairs=4i,counter_reset=1i 7"
+    )
+
+
 def test_gateway_line() -> None:
     assert gateway_line("ent", True, 12) == "gateway,enterprise=ent online=true 12"
     assert gateway_line("ent", False, 13) == "gateway,enterprise=ent online=false 13"

@@ -14,6 +14,7 @@ from collector.accounting import Ledger
 from collector.admission import Admission
 from collector.errors import InfluxUnreachableError
 from collector.journal import Journal
+from collector.late import LateHours
 from collector.metrics import CollectorMetrics
 from collector.pipeline import Pipeline
 from collector.retry import Backoff
@@ -278,3 +279,50 @@ def test_a_failing_observer_does_not_stop_ingestion(tmp_path: Path) -> None:
     finally:
         pipeline.stop(5)
         journal.close()
+
+
+def test_hours_written_late_into_are_owed_before_the_acknowledgement(tmp_path: Path) -> None:
+    late = LateHours(tmp_path, 60_000, fsync=False)
+    source, _sink, journal, pipeline = build(tmp_path, late=late)
+    owed_at_ack: list[int] = []
+    acknowledge = source.ack_many
+
+    def ack_many(deliveries: Sequence[Delivery]) -> int:
+        owed_at_ack.append(len(late))
+        return acknowledge(deliveries)
+
+    source.ack_many = ack_many  # type: ignore[method-assign]
+    three_hours_ago = NOW_MS - 3 * 3_600_000
+    for seq in range(3):
+        body = {"ts": three_hours_ago + seq, "seq": seq, "boot": "b", "pairs_total": seq,
+                "state": "running"}  # fmt: skip
+        source.add("hosiery/v1/E0001/M001/counter", orjson.dumps(body))
+    source.add(*reading("M002", 1, 1))  # a fresh reading owes nothing
+    pipeline.start()
+    try:
+        wait_until(lambda: len(source.acked) == 4, 10, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    assert owed_at_ack[0] == 1
+    assert late.take(NOW_MS + 3_600_000, 10) == [three_hours_ago // 3_600_000 * 3_600_000]
+
+
+def test_fresh_readings_written_late_after_an_outage_are_owed(tmp_path: Path) -> None:
+    late = LateHours(tmp_path, 60_000, fsync=False)
+    now = {"ns": NOW_MS * 1_000_000}
+    source, sink, journal, pipeline = build(
+        tmp_path, late=late, clock=lambda: now["ns"], retry_delay=0.01
+    )
+    sink.failing.set()
+    source.add(*reading("M001", 1, 1))  # fresh when accounted
+    pipeline.start()
+    try:
+        wait_until(lambda: pipeline.write_failing_since_ns > 0, 10, what="InfluxDB down")
+        now["ns"] += 10 * 60_000 * 1_000_000  # ten minutes later, InfluxDB is back
+        sink.failing.clear()
+        wait_until(lambda: len(source.acked) == 1, 10, what="acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    assert late.take(NOW_MS + 3_600_000, 10) == [(NOW_MS + 1) // 3_600_000 * 3_600_000]
