@@ -175,9 +175,9 @@ class _ConnectionEnded(Exception):  # noqa: N818 - control flow inside the netwo
 def describe_os_error(exc: OSError) -> str:
     """``ConnectionRefusedError(111, 'Connection refused')`` -> ``connection refused``."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not accepted: {exc.verify_message}"
+        return f"TLS certificate not accepted: {getattr(exc, 'verify_message', None) or exc}"
     if isinstance(exc, ssl.SSLError):
-        reason = (exc.reason or "").replace("_", " ").lower()
+        reason = (getattr(exc, "reason", None) or "").replace("_", " ").lower()
         return f"TLS handshake failed: {reason or exc}"
     if isinstance(exc, TimeoutError):
         return "timed out"
