@@ -15,6 +15,7 @@ RUN groupadd --system --gid 10001 hosiery \
 WORKDIR /opt/hosiery
 COPY pyproject.toml README.md constraints.txt ./
 COPY contract/ contract/
+COPY mqtt/ mqtt/
 COPY collector/ collector/
 COPY simulators/ simulators/
 COPY stack/ stack/

@@ -1,6 +1,9 @@
-"""The benchmark's worker processes: a QoS 1 publisher and the ceiling subscriber.
+"""The benchmark's worker processes: a QoS 1 publisher and the three ceilings.
 
-``python -m bench._workers publish|count CONFIG_JSON``. A worker reports on stdout, one JSON
+``python -m bench._workers publish|count|write CONFIG_JSON``. ``count`` is a subscriber that only
+counts messages, on paho-mqtt or on the product's own client (``client``: ``paho`` or
+``mqtt5``); ``write`` posts the workload's line protocol to InfluxDB the way the collector's
+writer does, with no MQTT at all. A worker reports on stdout, one JSON
 object a line: ``{"event": "ready", ...}`` once it is connected (and, for ``count``,
 subscribed), then ``{"event": "done", ...}`` with its figures, or ``{"event": "error", ...}``.
 A publisher waits for a line on stdin after ``ready``, so several publishers start together.
@@ -10,7 +13,7 @@ Times are ``time.monotonic()`` seconds, which every process on the machine share
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -21,8 +24,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench._workload import Workload, messages
+from bench._workload import Workload, machine_ids, messages, step
+from collector.lines import production_line
+from collector.schema import default_schema
+from collector.sink import InfluxConfig, InfluxSink
 from contract import SUBSCRIPTION
+from mqtt.client import ClientOptions, Handler, MqttClient
+from mqtt.protocol import Publish, SessionOptions
 
 
 class PublishConfig(BaseModel):
@@ -50,7 +58,18 @@ class CountConfig(BaseModel):
     session_expiry: int = Field(ge=0)
     timeout: float = Field(gt=0)
     ack_batch: int = Field(0, ge=0)
-    """0: paho acknowledges each message itself; N: acknowledge in arrival order every N."""
+    """0: paho acknowledges each message itself (mqtt5: every 1,000); N: acknowledge in arrival
+    order every N."""
+    client: Literal["paho", "mqtt5"] = "paho"
+
+
+class WriteConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    database: str
+    workload: Workload
+    batch_size: int = Field(ge=1)
 
 
 def _say(**fields: Any) -> None:
@@ -249,14 +268,140 @@ def count(config: CountConfig) -> None:
         client.loop_stop()
 
 
+class _Counter(Handler):
+    """Counts messages on the network thread; acknowledges every ``batch`` in arrival order."""
+
+    def __init__(self, expect: int, batch: int) -> None:
+        self.client: MqttClient | None = None
+        self.expect = expect
+        self.batch = batch
+        self.count = 0
+        self.dup = 0
+        self.first = 0.0
+        self.last = 0.0
+        self.unacked: list[int] = []
+        self.done = threading.Event()
+
+    def on_message(self, message: Publish, connection: int) -> None:
+        n = self.count + 1
+        self.count = n
+        if n == 1:
+            self.first = time.monotonic()
+        if message.dup:
+            self.dup += 1
+        unacked = self.unacked
+        unacked.append(message.packet_id)
+        if len(unacked) >= self.batch or n >= self.expect:
+            assert self.client is not None
+            self.client.ack_many(unacked, connection)
+            unacked.clear()
+        if n >= self.expect:
+            self.last = time.monotonic()
+            self.done.set()
+
+
+def count_mqtt5(config: CountConfig) -> None:
+    """The receive ceiling: the product's own client (:mod:`mqtt.client`), only counting.
+
+    Same session settings as :func:`count`; PUBACKs go out every ``ack_batch`` (default 1,000)
+    messages, each batch in one send, from the network thread.
+    """
+    counter = _Counter(config.expect, config.ack_batch or 1000)
+    options = ClientOptions(
+        config.host,
+        config.port,
+        SessionOptions(
+            config.client_id,
+            keepalive=60,
+            session_expiry=config.session_expiry,
+            receive_maximum=config.receive_maximum,
+        ),
+    )
+    client = MqttClient(options, counter)
+    counter.client = client
+    client.subscribe(SUBSCRIPTION, 1, no_local=True)
+    started = time.monotonic()
+    cpu_started = time.process_time()
+    try:
+        client.start(30)
+    except Exception as exc:  # noqa: BLE001 - reported to the benchmark as one line
+        _say(event="error", error=f"mqtt5 ceiling could not subscribe: {exc}")
+        return
+    try:
+        _say(event="ready", started=started)
+        if not counter.done.wait(config.timeout):
+            _say(event="error", error=f"timed out: {counter.count} of {config.expect} messages")
+            return
+        _say(
+            event="done",
+            count=counter.count,
+            dup=counter.dup,
+            first=counter.first,
+            last=counter.last,
+            started=started,
+            cpu_s=time.process_time() - cpu_started,
+        )
+    finally:
+        client.stop()
+
+
+def write(config: WriteConfig) -> None:
+    """The write ceiling: the workload's production points, in the collector's batches.
+
+    The lines are those the collector writes for these readings (``collector.lines``), built
+    before the clock starts; one thread writes them batch after batch with the collector's sink
+    (gzip, retries), as the collector's writer does.
+    """
+    w = config.workload
+    lines = []
+    for k in range(w.readings):
+        j = k % w.machines
+        r = k // w.machines
+        enterprise, machine = machine_ids(j)
+        lines.append(
+            production_line(
+                enterprise,
+                machine,
+                w.base_ms + k,
+                r + 1,
+                f"{w.tag}-{j}",
+                step(j),
+                (r + 1) * step(j),
+                "running",
+                "crew-12",
+                180.0 + j % 40,
+            )
+        )
+    batches = [lines[i : i + config.batch_size] for i in range(0, len(lines), config.batch_size)]
+    influx = InfluxConfig(url=config.url, database=config.database)
+    with InfluxSink(influx, schema=default_schema(config.database)) as sink:
+        sink.write(batches[0][:1])  # creates the database, outside the timing
+        _say(event="ready", batches=len(batches))
+        started = time.monotonic()
+        cpu_started = time.process_time()
+        written = sum(sink.write(batch).written for batch in batches)
+        finished = time.monotonic()
+    _say(
+        event="done",
+        count=written,
+        first=started,
+        last=finished,
+        started=started,
+        cpu_s=time.process_time() - cpu_started,
+    )
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("publish", "count"):
-        print("usage: python -m bench._workers publish|count CONFIG_JSON", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ("publish", "count", "write"):
+        print("usage: python -m bench._workers publish|count|write CONFIG_JSON", file=sys.stderr)
         return 2
     if argv[0] == "publish":
         publish(PublishConfig.model_validate_json(argv[1]))
+    elif argv[0] == "write":
+        write(WriteConfig.model_validate_json(argv[1]))
     else:
-        count(CountConfig.model_validate_json(argv[1]))
+        config = CountConfig.model_validate_json(argv[1])
+        (count_mqtt5 if config.client == "mqtt5" else count)(config)
     return 0
 
 

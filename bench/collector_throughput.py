@@ -11,9 +11,15 @@ Two modes, each measured against a ceiling in the same run:
 * **live**: publishers run while the collector drains; the rate is messages over the time from
   the first publish to the collector's last write.
 
-The ceiling is a plain paho subscriber (MQTT v5, QoS 1, automatic acks, the collector's Receive
-Maximum) in its own process that only counts messages, on the same backlog (its own persistent
-session, filled by the same publish) or the same live stream.
+Three ceilings, each in its own process, measured in the same run:
+
+* **paho**: a plain paho subscriber (MQTT v5, QoS 1, automatic acks, the collector's Receive
+  Maximum) that only counts messages, on the same backlog (its own persistent session, filled by
+  the same publish) or the same live stream;
+* **mqtt5**: the same count-only subscriber on the product's own client (:mod:`mqtt.client`),
+  the receive limit of the collector's transport;
+* **write** (catch-up only): the same readings' line protocol posted to InfluxDB in the
+  collector's batches by the collector's sink, with no MQTT: the write limit.
 
 Zero loss: after each collector round, InfluxDB's ``count("pairs")`` must equal the readings
 published and ``sum("pairs")`` the pairs they carry, with nothing rejected.
@@ -51,7 +57,7 @@ from bench._harness import (
     stored,
     wait_for,
 )
-from bench._workers import CountConfig, PublishConfig
+from bench._workers import CountConfig, PublishConfig, WriteConfig
 from bench._workload import MAX_SPAN_MS, Workload
 from collector.settings import CollectorSettings
 from stack import InfluxServer, MosquittoServer, ServerError
@@ -60,8 +66,15 @@ CATCH_UP = "catch-up"
 LIVE = "live"
 COLLECTOR = "collector"
 CEILING = "ceiling"
-TARGET_RATIO = 0.80
-TARGET_RATE = 22_000.0
+"""paho's count-only subscriber (the name the JSON has always used)."""
+RECEIVE = "mqtt5"
+"""The product's client, count-only: the receive limit."""
+WRITE = "write"
+"""InfluxDB writes of the same lines, no MQTT: the write limit (catch-up only)."""
+CEILINGS = (CEILING, RECEIVE, WRITE)
+SUBJECTS = (*CEILINGS, COLLECTOR)
+TARGET_VS_PAHO = 4.0
+TARGET_VS_WRITE = 0.5
 POLL_S = 0.1
 STUCK_S = 10.0
 SESSION_EXPIRY = 86_400
@@ -70,7 +83,7 @@ QUICK = {"rounds": 1, "readings": 20_000, "machines": 4_000}
 
 
 class BenchSettings(BaseSettings):
-    """Throughput of the collector (catch-up and live) against a plain paho subscriber."""
+    """Throughput of the collector (catch-up and live) against three ceilings."""
 
     model_config = SettingsConfigDict(
         env_prefix="HOSIERY_BENCH_",
@@ -96,7 +109,7 @@ class BenchSettings(BaseSettings):
         10_000, ge=1, le=65_535, description="PUBLISHes a publisher keeps unacknowledged"
     )
     receive_maximum: int = Field(
-        20_000, ge=1, le=65_535, description="Receive Maximum of the collector and the ceiling"
+        20_000, ge=1, le=65_535, description="Receive Maximum of the collector and the ceilings"
     )
     ceiling_ack_batch: int = Field(
         0,
@@ -340,8 +353,23 @@ class Bench:
     def check_stored(
         self, m: Measurement, w: Workload, database: str, final: Counters | None, exit_code: int
     ) -> None:
-        """Zero loss: what InfluxDB holds, and what the collector says it did."""
+        """Zero loss: what InfluxDB holds, and what the collector says it did.
+
+        InfluxDB 1.6 was seen answering a count 5,000 points (one batch) short right after a
+        cache snapshot, for a round whose every batch it had acknowledged with 204; a short
+        count is therefore asked again (up to 5 times, 1 s apart) and the first answer kept in
+        the JSON (``stored_points_first_query``) and listed under "look into".
+        """
         s = stored(self.influx, database)
+        first = s
+        for _ in range(5):
+            if s.points == w.readings and s.pairs == w.expected_pairs:
+                break
+            time.sleep(1.0)
+            s = stored(self.influx, database)
+        if first != s:
+            m.detail["stored_points_first_query"] = first.points
+            self.anomalies = True
         m.detail.update(
             stored_points=s.points,
             stored_pairs=s.pairs,
@@ -375,9 +403,18 @@ class Bench:
 
     def catch_up(self, rnd: int) -> list[Measurement]:
         w = self.workload()
-        ids = {s: f"bench-{w.tag}-{s}" for s in (COLLECTOR, CEILING)}
-        order = [COLLECTOR, CEILING] if rnd % 2 == 0 else [CEILING, COLLECTOR]
         results: list[Measurement] = []
+        # The write ceiling first: it needs no backlog, and InfluxDB then settles (compaction
+        # of what it wrote, dropping it) while the backlog is published.
+        m = Measurement(CATCH_UP, WRITE, rnd, w.readings)
+        try:
+            self.write_ceiling(m, w)
+        except BenchError as exc:
+            m.error = str(exc)
+        _report(m)
+        results.append(m)
+        ids = {s: f"bench-{w.tag}-{s}" for s in (COLLECTOR, CEILING, RECEIVE)}
+        order = [COLLECTOR, CEILING, RECEIVE] if rnd % 2 == 0 else [CEILING, RECEIVE, COLLECTOR]
         try:
             for client_id in ids.values():
                 open_session(self.mosquitto, client_id, SESSION_EXPIRY)
@@ -392,7 +429,7 @@ class Bench:
                     if subject == COLLECTOR:
                         self.collector_catch_up(m, w, ids[subject])
                     else:
-                        self.ceiling_catch_up(m, w, ids[subject])
+                        self.ceiling_catch_up(m, w, ids[subject], subject)
                 except BenchError as exc:
                     m.error = str(exc)
                 finally:
@@ -409,6 +446,33 @@ class Bench:
                 self.forget(client_id)
         return results
 
+    def write_ceiling(self, m: Measurement, w: Workload) -> None:
+        """The same readings' lines, written in the collector's batches: the write limit."""
+        database = f"bench_{w.tag}_write"
+        config = WriteConfig(
+            url=self.influx.url,
+            database=database,
+            workload=w,
+            batch_size=CollectorSettings.model_fields["batch_size"].default,
+        )
+        worker = Worker(
+            self.children, "write", config.model_dump_json(), self.log(f"catch-up-{m.round}-write")
+        )
+        try:
+            worker.expect("ready", 300)
+            done = worker.expect("done", self.drain_timeout + 30)
+        finally:
+            worker.finish()
+        seconds = float(done["last"]) - float(done["first"])
+        m.rate = int(done["count"]) / seconds if seconds > 0 else None
+        s = stored(self.influx, database)
+        m.zero_loss = s.points == w.readings and s.pairs == w.expected_pairs
+        if not m.zero_loss:
+            m.error = f"InfluxDB holds {s.points} of {w.readings} points, {s.pairs} pairs"
+        m.detail.update(seconds=round(seconds, 3), cpu_us_per_message=_cpu_us(done))
+        if not self.settings.keep:
+            drop_database(self.influx, database)
+
     def collector_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
         database = f"bench_{w.tag}_collector"
         collector = self.collector(client_id, database, f"catch-up-{m.round}-collector")
@@ -416,7 +480,10 @@ class Bench:
         collector.start()
         try:
             first, held = self.first_message(collector)
+            pid = collector.proc.pid if collector.proc is not None else 0
+            cpu_first = _process_cpu_s(pid)
             samples = [first, *self.poll(collector, w.readings)]
+            cpu_last = _process_cpu_s(pid)
             final = collector.counters()
         except KeyboardInterrupt:
             collector.stop(timeout=5)  # interrupted: do not wait for its shutdown
@@ -442,11 +509,17 @@ class Bench:
                 longest_pause_s=round(_longest_pause(samples), 3),
                 timeline=_timeline(samples, connected),
             )
+            drained = last.counters.received - first.counters.received + held
+            if cpu_first is not None and cpu_last is not None and drained > 0:
+                # From the first message it held to the last write: its own CPU, all threads.
+                m.detail["cpu_us_per_message"] = round((cpu_last - cpu_first) * 1e6 / drained, 1)
         self.collector_evidence(m, collector, client_id)
         self.check_stored(m, w, database, final, exit_code)
 
-    def count_config(self, w: Workload, client_id: str, timeout: float) -> CountConfig:
-        """The ceiling subscriber of a round: the collector's session settings."""
+    def count_config(
+        self, w: Workload, client_id: str, timeout: float, subject: str
+    ) -> CountConfig:
+        """A ceiling subscriber of a round: the collector's session settings."""
         return CountConfig(
             host=self.mosquitto.host,
             port=self.mosquitto.port,
@@ -456,15 +529,16 @@ class Bench:
             session_expiry=SESSION_EXPIRY,
             ack_batch=self.settings.ceiling_ack_batch,
             timeout=timeout,
+            client="mqtt5" if subject == RECEIVE else "paho",
         )
 
-    def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str) -> None:
-        config = self.count_config(w, client_id, self.drain_timeout)
+    def ceiling_catch_up(self, m: Measurement, w: Workload, client_id: str, subject: str) -> None:
+        config = self.count_config(w, client_id, self.drain_timeout, subject)
         worker = Worker(
             self.children,
             "count",
             config.model_dump_json(),
-            self.log(f"catch-up-{m.round}-ceiling"),
+            self.log(f"catch-up-{m.round}-{subject}"),
         )
         try:
             worker.expect("ready", 60)
@@ -484,7 +558,7 @@ class Bench:
     # ------------------------------------------------------------------ live
 
     def live(self, rnd: int) -> list[Measurement]:
-        order = [CEILING, COLLECTOR] if rnd % 2 == 0 else [COLLECTOR, CEILING]
+        order = [CEILING, RECEIVE, COLLECTOR] if rnd % 2 == 0 else [COLLECTOR, CEILING, RECEIVE]
         results = []
         for subject in order:
             w = self.workload()
@@ -494,7 +568,7 @@ class Bench:
                 if subject == COLLECTOR:
                     self.collector_live(m, w, client_id)
                 else:
-                    self.ceiling_live(m, w, client_id)
+                    self.ceiling_live(m, w, client_id, subject)
             except BenchError as exc:
                 m.error = str(exc)
             finally:
@@ -545,18 +619,22 @@ class Bench:
         self.collector_evidence(m, collector, client_id)
         self.check_stored(m, w, database, final, exit_code)
 
-    def ceiling_live(self, m: Measurement, w: Workload, client_id: str) -> None:
-        config = self.count_config(w, client_id, self.publish_timeout + self.drain_timeout)
+    def ceiling_live(self, m: Measurement, w: Workload, client_id: str, subject: str) -> None:
+        timeout = self.publish_timeout + self.drain_timeout
+        config = self.count_config(w, client_id, timeout, subject)
         worker = Worker(
-            self.children, "count", config.model_dump_json(), self.log(f"live-{m.round}-ceiling")
+            self.children,
+            "count",
+            config.model_dump_json(),
+            self.log(f"live-{m.round}-{subject}"),
         )
         publishers: list[Worker] = []
         try:
             worker.expect("ready", 60)
-            publishers = self.start_publishers(w, f"live-{m.round}-ceiling-publisher")
+            publishers = self.start_publishers(w, f"live-{m.round}-{subject}-publisher")
             for pub in publishers:
                 pub.go()
-            done = worker.expect("done", self.publish_timeout + self.drain_timeout + 30)
+            done = worker.expect("done", timeout + 30)
             published = self.finish_publishers(publishers, w)
         finally:
             for pub in publishers:
@@ -571,6 +649,15 @@ class Bench:
             redelivered=int(done["dup"]),
             cpu_us_per_message=_cpu_us(done),
         )
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_us(done: dict[str, Any]) -> float | None:
@@ -624,28 +711,41 @@ def summarize(measurements: list[Measurement], modes: list[str]) -> dict[str, An
     for mode in modes:
         entry: dict[str, Any] = {}
         rates: dict[str, dict[int, float]] = {}
-        for subject in (CEILING, COLLECTOR):
+        for subject in SUBJECTS:
             ms = [m for m in measurements if m.mode == mode and m.subject == subject]
+            if not ms:
+                continue
             rates[subject] = {m.round: m.rate for m in ms if m.rate is not None}
             entry[subject] = {
                 "median_msgs_per_s": _median(list(rates[subject].values())),
                 "rounds": [asdict(m) for m in ms],
                 "zero_loss_rounds": sum(m.zero_loss for m in ms),
+                "cpu_us_per_message": _median(
+                    [
+                        m.detail["cpu_us_per_message"]
+                        for m in ms
+                        if m.detail.get("cpu_us_per_message")
+                    ]
+                ),
+                "median_seconds": _median(
+                    [m.detail["seconds"] for m in ms if "seconds" in m.detail]
+                ),
             }
-        ratios = [
-            rates[COLLECTOR][r] / rates[CEILING][r]
-            for r in sorted(rates[COLLECTOR])
-            if r in rates[CEILING]
-        ]
-        entry["ratios"] = ratios
-        entry["median_ratio"] = _median(ratios)
-        entry["ceiling_cpu_us_per_message"] = _median(
-            [
-                m.detail["cpu_us_per_message"]
-                for m in measurements
-                if m.mode == mode and m.subject == CEILING and m.detail.get("cpu_us_per_message")
+        against: dict[str, Any] = {}
+        for ceiling in CEILINGS:
+            if ceiling not in rates or COLLECTOR not in rates:
+                continue
+            ratios = [
+                rates[COLLECTOR][r] / rates[ceiling][r]
+                for r in sorted(rates[COLLECTOR])
+                if r in rates[ceiling]
             ]
-        )
+            against[ceiling] = {"ratios": ratios, "median_ratio": _median(ratios)}
+        entry["against"] = against
+        # Kept for readers of earlier JSON: the collector against paho's ceiling.
+        entry["ratios"] = against.get(CEILING, {}).get("ratios", [])
+        entry["median_ratio"] = against.get(CEILING, {}).get("median_ratio")
+        entry["ceiling_cpu_us_per_message"] = entry.get(CEILING, {}).get("cpu_us_per_message")
         summary[mode] = entry
     return summary
 
@@ -653,22 +753,27 @@ def summarize(measurements: list[Measurement], modes: list[str]) -> dict[str, An
 def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     if CATCH_UP not in summary:
         return []
-    entry = summary[CATCH_UP]
-    ratio, rate = entry["median_ratio"], entry[COLLECTOR]["median_msgs_per_s"]
-    return [
-        {
-            "name": "catch-up collector/ceiling",
-            "value": ratio,
-            "threshold": TARGET_RATIO,
-            "met": ratio is not None and ratio >= TARGET_RATIO,
-        },
-        {
-            "name": "catch-up collector msg/s",
-            "value": rate,
-            "threshold": TARGET_RATE,
-            "met": rate is not None and rate >= TARGET_RATE,
-        },
-    ]
+    against = summary[CATCH_UP]["against"]
+    result = []
+    for ceiling, threshold in ((CEILING, TARGET_VS_PAHO), (WRITE, TARGET_VS_WRITE)):
+        value = against.get(ceiling, {}).get("median_ratio")
+        result.append(
+            {
+                "name": f"catch-up collector / {_LABELS[ceiling]}",
+                "value": value,
+                "threshold": threshold,
+                "met": value is not None and value >= threshold,
+            }
+        )
+    return result
+
+
+_LABELS = {
+    CEILING: "paho ceiling",
+    RECEIVE: "mqtt5 ceiling",
+    WRITE: "write ceiling",
+    COLLECTOR: "collector",
+}
 
 
 def _fmt_rate(value: float | None) -> str:
@@ -676,7 +781,7 @@ def _fmt_rate(value: float | None) -> str:
 
 
 def _fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def _notes(measurements: list[dict[str, Any]]) -> list[str]:
@@ -692,6 +797,11 @@ def _notes(measurements: list[dict[str, Any]]) -> list[str]:
             bits.append(
                 f"{counters['duplicates']:,.0f} duplicates dropped (messages delivered twice)"
             )
+        if "stored_points_first_query" in detail:
+            bits.append(
+                f"InfluxDB first counted {detail['stored_points_first_query']:,} points, "
+                f"then {detail.get('stored_points', 0):,}"
+            )
         if detail.get("connections", 1) != 1:
             bits.append(f"{detail['connections']} connections to the broker (1 expected)")
         warnings = detail.get("collector_warnings") or {}
@@ -700,6 +810,39 @@ def _notes(measurements: list[dict[str, Any]]) -> list[str]:
         if bits:
             notes.append(f"  {m['mode']} round {m['round'] + 1} collector: " + "; ".join(bits))
     return notes
+
+
+def _mode_lines(mode: str, entry: dict[str, Any], plan: dict[str, int]) -> list[str]:
+    """The table rows of one mode: subjects, ratios, CPU per message, drain time."""
+    lines: list[str] = []
+    for subject in SUBJECTS:
+        if subject not in entry:
+            continue
+        e = entry[subject]
+        per_round = " ".join(_fmt_rate(r["rate"]) for r in e["rounds"])
+        ok = f"{e['zero_loss_rounds']}/{len(e['rounds'])}"
+        lines.append(
+            f"{mode:<9} {_LABELS[subject]:<16} {_fmt_rate(e['median_msgs_per_s']):>12}  "
+            f"{per_round:<30} {ok}"
+        )
+    for ceiling, a in entry["against"].items():
+        per_round = " ".join(_fmt_ratio(r) for r in a["ratios"])
+        label = f"vs {_LABELS[ceiling]}"
+        lines.append(f"{mode:<9} {label:<16} {_fmt_ratio(a['median_ratio']):>12}  {per_round:<30}")
+    for subject in SUBJECTS:
+        cpu = entry.get(subject, {}).get("cpu_us_per_message")
+        if cpu is not None:
+            lines.append(
+                f"{mode:<9} {'':<16} CPU per message of the {_LABELS[subject]}: "
+                f"{cpu:,.1f} µs, so at most {1e6 / cpu:,.0f} msg/s on one core"
+            )
+    drained = entry.get(COLLECTOR, {}).get("median_seconds")
+    if mode == CATCH_UP and drained is not None:
+        lines.append(
+            f"{mode:<9} {'':<16} the collector drained {plan['readings']:,} readings in "
+            f"{drained:,.1f} s (median)"
+        )
+    return lines
 
 
 def render(result: dict[str, Any]) -> str:
@@ -717,36 +860,16 @@ def render(result: dict[str, Any]) -> str:
         header,
         load,
         "",
-        f"{'mode':<9} {'subject':<10} {'median msg/s':>12}  {'rounds':<30} zero loss",
+        f"{'mode':<9} {'subject':<16} {'median msg/s':>12}  {'rounds':<30} zero loss",
     ]
     for mode, entry in summary.items():
-        for subject in (CEILING, COLLECTOR):
-            e = entry[subject]
-            per_round = " ".join(_fmt_rate(r["rate"]) for r in e["rounds"])
-            ok = f"{e['zero_loss_rounds']}/{len(e['rounds'])}"
-            lines.append(
-                f"{mode:<9} {subject:<10} {_fmt_rate(e['median_msgs_per_s']):>12}  "
-                f"{per_round:<30} {ok}"
-            )
-        per_round = " ".join(_fmt_ratio(r) for r in entry["ratios"])
-        lines.append(
-            f"{mode:<9} {'ratio':<10} {_fmt_ratio(entry['median_ratio']):>12}  {per_round:<30}"
-        )
-        cpu = entry.get("ceiling_cpu_us_per_message")
-        if cpu is not None:
-            lines.append(
-                f"{mode:<9} {'':<10} the ceiling's CPU per message (paho): {cpu:,.0f} µs, "
-                f"so at most {1e6 / cpu:,.0f} msg/s on one core"
-            )
+        lines += _mode_lines(mode, entry, plan)
     if result["targets"]:
         lines += ["", "targets"]
         for t in result["targets"]:
-            if t["name"].endswith("msg/s"):
-                value, want = _fmt_rate(t["value"]), f">= {t['threshold']:,.0f}"
-            else:
-                value, want = _fmt_ratio(t["value"]), f">= {t['threshold'] * 100:.0f}%"
             verdict = "met" if t["met"] else "MISSED"
-            lines.append(f"  {t['name']:<28} {value:>8}  {want:<10} {verdict}")
+            want = f">= {t['threshold']:.2f}x"
+            lines.append(f"  {t['name']:<34} {_fmt_ratio(t['value']):>8}  {want:<10} {verdict}")
     lines.append("")
     failures = [m for m in result["measurements"] if not m["zero_loss"]]
     if failures:
@@ -757,7 +880,7 @@ def render(result: dict[str, Any]) -> str:
     else:
         lines.append(
             "zero loss in every round: InfluxDB count(pairs) = readings, sum(pairs) = expected, "
-            "nothing rejected; the ceiling received every message"
+            "nothing rejected; the ceilings received (wrote) every message"
         )
     notes = _notes(result["measurements"])
     if notes:

@@ -19,12 +19,12 @@ is then what bounds memory.
 
 When it is full, :meth:`Intake.put` blocks the network thread until the worker makes room:
 dropping instead would lose messages without a trace, and growing without a limit would turn a
-stalled database into an out-of-memory kill. Blocking also stops paho reading the socket, so TCP
-flow control holds the rest back at the broker. While the network thread is blocked it sends
-nothing, keep-alives and queued acknowledgements included; if the worker stays stalled for
-longer than 1.5 keep-alive periods the broker closes the connection, unacknowledged QoS 1
-messages stay queued in the persistent session, and the source reconnects once the worker moves
-again (the pipeline then sees redelivered duplicates, never a gap).
+stalled database into an out-of-memory kill. Blocking also stops the MQTT client's network thread
+reading the socket, so TCP flow control holds the rest back at the broker. The connection stays
+up meanwhile: the client's keep-alive thread goes on sending PINGREQ, and acknowledgements are
+written by the pipeline's writer thread directly (see :mod:`mqtt.client`). Should the connection
+be lost all the same, unacknowledged QoS 1 messages stay queued in the persistent session and the
+source reconnects (the pipeline then sees redelivered duplicates, never a gap).
 """
 
 import threading

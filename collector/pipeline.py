@@ -1,6 +1,6 @@
 """The collector's pipeline: source -> validate -> account -> batch -> sink -> journal -> ack.
 
-Two threads besides paho's network thread:
+Two threads besides the MQTT client's network thread (:mod:`mqtt.client`):
 
 * the **worker** drains deliveries from the source, validates them, accounts accepted readings
   in the ledger, formats line protocol, and hands full batches (by size, or every

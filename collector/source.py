@@ -19,66 +19,74 @@ acknowledgements flow, so the intake has a bound of its own (``intake_capacity``
 network thread when it is reached; see :mod:`collector.intake`. Either way memory is bounded and
 nothing is dropped.
 
+Message size
+------------
+CONNECT also carries ``MaximumPacketSize`` (``maximum_packet_size``). A broker drops a message
+larger than that for this client (Mosquitto does so without a trace), so it must stay above the
+largest packet the broker accepts from publishers (``max_packet_size`` in the product's
+``mosquitto.conf``): then every message the broker took reaches the collector, and a payload
+over the contract's limit is rejected as ``oversized`` by validation, counted and republished
+like any other bad input. At every connection the source compares the broker's announced limit
+with its own and logs a warning when the broker would accept larger messages.
+
 Threads
 -------
-paho's network thread runs the callbacks. ``on_message`` only wraps the message in a
-:class:`Delivery` and appends it to an :class:`~collector.intake.Intake`; one pipeline worker
-takes deliveries out with :meth:`MqttSource.drain`. Acknowledgements (:meth:`MqttSource.ack`,
+The transport is the product's own client, :class:`mqtt.client.MqttClient`: its network thread
+calls :meth:`MqttSource.on_message`, which only wraps the message in a :class:`Delivery` and
+appends it to an :class:`~collector.intake.Intake`; one pipeline worker takes deliveries out with
+:meth:`MqttSource.drain`. Acknowledgements (:meth:`MqttSource.ack`,
 :meth:`MqttSource.ack_many`) may come from another thread (the pipeline's writer), but from one
 at a time and in the order the deliveries were drained: the source does not check the order,
-the pipeline keeps it by acknowledging whole batches in drain order. :meth:`MqttSource.publish`
-is safe from any thread.
+the pipeline keeps it by acknowledging whole batches in drain order; the PUBACKs of one call go
+out in one send. :meth:`MqttSource.publish` is safe from any thread.
 
 Generations
 -----------
 A packet identifier (``mid``) means something only on the connection it arrived on: once a
 connection is lost, the broker resends every unacknowledged message on the next connection (or,
 if it lost the session, never), and an acknowledgement for an old ``mid`` could acknowledge a
-different message there. Each
-successful connection therefore starts a new *generation*; a :class:`Delivery` carries the
-generation it arrived in, and acknowledging a delivery of an earlier generation sends nothing
-(it is counted in :attr:`SourceStats.stale_acks`). The broker redelivers such a message on the
-new connection and the pipeline sees it again as a duplicate. Deliveries of an earlier
-generation are still handed to the pipeline, never dropped: if the broker lost the session
-(``session_present`` false after a reconnect), they will not come again.
+different message there. Each successful connection therefore starts a new *generation* (the
+client's connection number); a :class:`Delivery` carries the generation it arrived in, and
+acknowledging a delivery of an earlier generation sends nothing (it is counted in
+:attr:`SourceStats.stale_acks`). The broker redelivers such a message on the new connection and
+the pipeline sees it again as a duplicate. Deliveries of an earlier generation are still handed
+to the pipeline, never dropped: if the broker lost the session (``session_present`` false after
+a reconnect), they will not come again.
 
 Reconnection
 ------------
 After :meth:`MqttSource.start` has succeeded, losing the connection never stops the source:
-paho reconnects with an exponential delay (``reconnect_min_delay`` .. ``reconnect_max_delay``)
-and the source subscribes again on every connection (harmless when the session survived,
-essential when the broker lost it). Start-up failures, by contrast, raise a one-line
-:class:`~collector.errors.MqttError`, because a wrong host or password will not fix itself.
+the client reconnects with a jittered exponential delay (``reconnect_min_delay`` ..
+``reconnect_max_delay``) and subscribes again on every connection (harmless when the session
+survived, essential when the broker lost it). A DISCONNECT from the broker is logged with its
+reason (e.g. ``session taken over`` when another client connects with the same id). Start-up
+failures, by contrast, raise a one-line :class:`~collector.errors.MqttError`, because a wrong
+host or password will not fix itself.
 """
 
-import contextlib
-import ssl
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple, Protocol, Self
 
-import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from structlog.typing import FilteringBoundLogger
 
 from collector.errors import MqttError, MqttRefusedError, MqttUnavailableError
 from collector.intake import Intake
 from contract import SUBSCRIPTION, TOPIC_ROOT
+from mqtt import errors as mqtt_errors
+from mqtt.client import ClientOptions, Handler, MqttClient, PublishInfo, Request
+from mqtt.protocol import ConnAck, Publish, SessionOptions, reason_name
 
 MAX_RECEIVE_MAXIMUM = 65_535
 ACK_BARRIER_FILTER = f"{TOPIC_ROOT}/_collector/ack-barrier"
 """Never subscribed; ``stop`` unsubscribes from it to learn that earlier acks were applied."""
 MAX_SESSION_EXPIRY = 0xFFFF_FFFF
+MAXIMUM_PACKET_SIZE = 262_144
+"""Default largest MQTT packet the collector accepts; above the broker's ``max_packet_size``."""
 _new_tuple = tuple.__new__
 
 
@@ -101,7 +109,10 @@ class MqttSourceConfig:
     tls_ca: Path | None = None
     """CA certificate file; when set, the connection uses TLS and checks the broker's name."""
     qos: int = 1
-    """QoS of the subscription."""
+    """QoS of the subscription (0 or 1)."""
+    maximum_packet_size: int = MAXIMUM_PACKET_SIZE
+    """Largest packet the collector accepts (MQTT ``MaximumPacketSize``); keep it above the
+    broker's ``max_packet_size``, or the broker drops larger messages for the collector."""
     reconnect_min_delay: int = 1
     reconnect_max_delay: int = 30
     intake_max_bytes: int = 256 * 1024 * 1024
@@ -133,8 +144,12 @@ class MqttSourceConfig:
             raise ValueError(
                 f"mqtt receive maximum {self.receive_maximum} is not 1-{MAX_RECEIVE_MAXIMUM}"
             )
-        if self.qos not in (0, 1, 2):
-            raise ValueError(f"mqtt qos {self.qos} is not 0, 1 or 2")
+        if self.qos not in (0, 1):
+            raise ValueError(f"mqtt qos {self.qos} is not 0 or 1")
+        if not 1_024 <= self.maximum_packet_size <= 268_435_460:
+            raise ValueError(
+                f"mqtt maximum packet size {self.maximum_packet_size} is not 1024-268435460"
+            )
         if not 0 < self.reconnect_min_delay <= self.reconnect_max_delay:
             raise ValueError(
                 f"mqtt reconnect delays {self.reconnect_min_delay}..{self.reconnect_max_delay} "
@@ -195,22 +210,57 @@ class SourceStats(NamedTuple):
     """How many times a delivery had to wait for room in the intake."""
 
 
-def paho_client(config: MqttSourceConfig) -> mqtt.Client:
-    """The default client factory: a paho MQTT v5 client with manual acknowledgements."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=config.client_id,
-        protocol=mqtt.MQTTv5,
-        manual_ack=True,
+class Transport(Protocol):
+    """What the source needs from an MQTT client (:class:`mqtt.client.MqttClient`)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def connection(self) -> int: ...
+
+    def subscribe(self, pattern: str, qos: int = 1, *, no_local: bool = False) -> None: ...
+
+    def start(self, timeout: float = 10.0) -> ConnAck: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+    def ack_many(self, packet_ids: Iterable[int], connection: int) -> bool: ...
+
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, *, retain: bool = False
+    ) -> PublishInfo: ...
+
+    def unsubscribe(self, pattern: str) -> Request: ...
+
+
+def client_options(config: MqttSourceConfig) -> ClientOptions:
+    """The client's options for ``config``: a persistent session with a backpressure window."""
+    return ClientOptions(
+        host=config.host,
+        port=config.port,
+        session=SessionOptions(
+            client_id=config.client_id,
+            username=config.username,
+            password=config.password,
+            keepalive=config.keepalive,
+            session_expiry=config.session_expiry,
+            clean_start=False,
+            receive_maximum=config.receive_maximum,
+            maximum_packet_size=config.maximum_packet_size,
+        ),
+        tls_ca=config.tls_ca,
+        reconnect_min_delay=config.reconnect_min_delay,
+        reconnect_max_delay=config.reconnect_max_delay,
     )
-    if config.username is not None:
-        client.username_pw_set(config.username, config.password)
-    if config.tls_ca is not None:
-        client.tls_set_context(ssl.create_default_context(cafile=str(config.tls_ca)))
-    return client
 
 
-ClientFactory = Callable[[MqttSourceConfig], mqtt.Client]
+def mqtt5_client(config: MqttSourceConfig, handler: Handler) -> Transport:
+    """The default transport: the product's MQTT v5 client."""
+    return MqttClient(client_options(config), handler)
+
+
+ClientFactory = Callable[[MqttSourceConfig, Handler], Transport]
 
 
 def _weight(delivery: Delivery) -> int:
@@ -218,30 +268,24 @@ def _weight(delivery: Delivery) -> int:
     return len(delivery.topic) + len(delivery.payload)
 
 
-def _describe(exc: OSError) -> str:
-    """``ConnectionRefusedError(111, 'Connection refused')`` -> ``connection refused``."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not accepted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        reason = (exc.reason or "").replace("_", " ").lower()
-        return f"TLS handshake failed: {reason or exc}"
-    text = exc.strerror or str(exc) or type(exc).__name__
-    return text[:1].lower() + text[1:]
+def _collector_error(exc: mqtt_errors.MqttError) -> MqttError:
+    """The client's exception as the collector's (same one-line message)."""
+    if isinstance(exc, mqtt_errors.MqttRefusedError):
+        return MqttRefusedError(str(exc))
+    return MqttUnavailableError(str(exc))
 
 
-def _reason(code: ReasonCode) -> str:
-    text = code.getName()
-    return text[:1].lower() + text[1:]
+class MqttSource(Handler):
+    """The collector's MQTT intake. Use once: ``start``, then ``drain``/``ack``, then ``stop``.
 
-
-class MqttSource:
-    """The collector's MQTT intake. Use once: ``start``, then ``drain``/``ack``, then ``stop``."""
+    The ``on_*`` methods are the client's callbacks; they run on its network thread.
+    """
 
     def __init__(
         self,
         config: MqttSourceConfig,
         *,
-        client_factory: ClientFactory = paho_client,
+        client_factory: ClientFactory = mqtt5_client,
         log: FilteringBoundLogger | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -254,30 +298,17 @@ class MqttSource:
         self._intake: Intake[Delivery] = Intake(
             config.capacity, max_bytes=config.intake_max_bytes, weigh=_weight
         )
-        self._client: mqtt.Client | None = None
-        # Generation bookkeeping: ``_generation`` is written only by the network thread;
-        # ``_live_generation`` (None while there is no connection) is read and written under
-        # ``_ack_lock``, so an acknowledgement is either sent before the connection is
-        # declared gone or not at all.
-        self._ack_lock = threading.Lock()
-        self._generation = 0
-        self._live_generation: int | None = None
+        self._client: Transport | None = None
         self._connected = False  # CONNACK received, connection not yet lost
-        self._subscribed = False  # ... and the broker confirmed the subscription on it
         self._connects = 0
         self._disconnects = 0
         self._sessions_lost = 0
         self._received = 0
         self._acked = 0
         self._stale_acks = 0
-        self._sub_mid: int | None = None
-        self._barrier_lock = threading.Lock()
-        self._barrier: tuple[int, threading.Event] | None = None
-        # Start-up handshake: the network thread reports the outcome of the first connection.
+        self._size_checked = False
         self._starting = False
         self._stopping = False
-        self._start_done = threading.Event()
-        self._start_error: MqttError | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -291,55 +322,17 @@ class MqttSource:
         """
         if self._client is not None:
             raise RuntimeError("an MqttSource can be started only once")
-        config = self.config
-        client = self._client_factory(config)
+        client = self._client_factory(self.config, self)
         self._client = client
-        client.on_pre_connect = self._on_pre_connect
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_subscribe = self._on_subscribe
-        client.on_unsubscribe = self._on_unsubscribe
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(config.reconnect_min_delay, config.reconnect_max_delay)
-        client.connect_timeout = timeout
-        # paho's Properties constructor has no annotations.
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = config.session_expiry
-        properties.ReceiveMaximum = config.receive_maximum
+        client.subscribe(SUBSCRIPTION, self.config.qos, no_local=True)
         self._starting = True
-        failure = None
-        with warnings.catch_warnings():
-            # After a failed TLS handshake paho leaves the socket to the garbage collector,
-            # which complains when the exception (and with it the socket) is released.
-            warnings.simplefilter("ignore", ResourceWarning)
-            try:
-                client.connect(
-                    config.host,
-                    config.port,
-                    keepalive=config.keepalive,
-                    clean_start=False,
-                    properties=properties,
-                )
-            except OSError as exc:
-                failure = _describe(exc)
-        if failure is not None:
-            self._starting = False
+        try:
+            client.start(timeout)
+        except mqtt_errors.MqttError as exc:
             self._stopping = True
-            raise MqttUnavailableError(f"cannot connect to {config.url}: {failure}")
-        client.loop_start()
-        answered = self._start_done.wait(timeout)
-        self._starting = False
-        if answered and self._start_error is None:
-            return
-        self._stopping = True
-        client.disconnect()
-        client.loop_stop()
-        if self._start_error is not None:
-            raise self._start_error
-        raise MqttUnavailableError(
-            f"cannot connect to {config.url}: no answer from the broker within {timeout:g}s"
-        )
+            raise _collector_error(exc) from None
+        finally:
+            self._starting = False
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop taking messages in and disconnect cleanly.
@@ -347,40 +340,27 @@ class MqttSource:
         Acknowledge what is durably written *before* calling this. Deliveries still in the
         intake stay unacknowledged and the broker delivers them again on the next start.
 
-        Queued acknowledgements are not enough by themselves: paho closes the socket right after
-        sending DISCONNECT, and closing a socket with unread incoming data (the broker keeps
-        sending as acknowledgements free the window) resets the connection, which makes the
-        broker discard whatever it had not yet read, acknowledgements included. So ``stop``
-        first waits (up to ``timeout`` s) for the broker to answer an UNSUBSCRIBE of a filter
-        the source never subscribed to: the broker handles a client's packets in order, so the
-        answer means every earlier acknowledgement has been applied to the session.
+        Acknowledgements written to the socket are not enough by themselves: closing a socket
+        with unread incoming data (the broker keeps sending as acknowledgements free the
+        window) resets the connection, which makes the broker discard whatever it had not yet
+        read, acknowledgements included. So ``stop`` first waits (up to ``timeout`` s) for the
+        broker to answer an UNSUBSCRIBE of a filter the source never subscribed to: the broker
+        handles a client's packets in order, so the answer means every earlier acknowledgement
+        has been applied to the session.
         """
         client = self._client
         if client is None or self._stopping:
             return
         self._stopping = True
         self._intake.close()
-        if self._connected and not self._ack_barrier(client, timeout):
+        if self._connected and client.unsubscribe(ACK_BARRIER_FILTER).wait(timeout) is None:
             self._log.warning(
                 "mqtt broker did not confirm the last acknowledgements; "
                 "they will be delivered again",
                 url=self.config.url,
             )
-        client.disconnect()
-        client.loop_stop()
-        with self._ack_lock:
-            self._live_generation = None
+        client.stop(timeout)
         self._connected = False
-        self._subscribed = False
-
-    def _ack_barrier(self, client: mqtt.Client, timeout: float) -> bool:
-        done = threading.Event()
-        with self._barrier_lock:
-            rc, mid = client.unsubscribe(ACK_BARRIER_FILTER)
-            if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
-                return False
-            self._barrier = (mid, done)
-        return done.wait(timeout)
 
     def __enter__(self) -> Self:
         self.start()
@@ -408,58 +388,66 @@ class MqttSource:
         """
         if delivery.qos == 0:
             return True
-        client = self._client
-        with self._ack_lock:
-            if client is None or delivery.generation != self._live_generation:
-                self._stale_acks += 1
-                return False
-            client.ack(delivery.mid, delivery.qos)
-            self._acked += 1
-            return True
+        return self.ack_many((delivery,)) == 1
 
     def ack_many(self, deliveries: Iterable[Delivery]) -> int:
-        """Acknowledge deliveries in the given (arrival) order; return how many were sent."""
+        """Acknowledge deliveries in the given (arrival) order; return how many were sent.
+
+        The PUBACKs of one connection go out in one send; deliveries of an earlier connection
+        are skipped and counted as stale.
+        """
         client = self._client
         sent = 0
-        skipped = 0
-        with self._ack_lock:
-            live = self._live_generation
-            for delivery in deliveries:
-                if delivery.qos == 0:
-                    continue
-                if client is None or delivery.generation != live:
-                    skipped += 1
-                    continue
-                client.ack(delivery.mid, delivery.qos)
-                sent += 1
-            self._acked += sent
-            self._stale_acks += skipped
+        stale = 0
+        ids: list[int] = []
+        generation = -1
+        for delivery in deliveries:
+            if delivery.qos == 0:
+                continue
+            if delivery.generation != generation:
+                if ids:
+                    if client is not None and client.ack_many(ids, generation):
+                        sent += len(ids)
+                    else:
+                        stale += len(ids)
+                ids = []
+                generation = delivery.generation
+            ids.append(delivery.mid)
+        if ids:
+            if client is not None and client.ack_many(ids, generation):
+                sent += len(ids)
+            else:
+                stale += len(ids)
+        self._acked += sent
+        self._stale_acks += stale
         return sent
 
     def publish(
         self, topic: str, payload: bytes | str, qos: int = 1, *, retain: bool = False
-    ) -> mqtt.MQTTMessageInfo:
+    ) -> PublishInfo:
         """Publish (rejected input, alerts); safe from any thread.
 
-        While the connection is down, QoS 1 messages wait in paho's memory and go out after the
-        reconnect. Do not wait for the result on the draining thread without a timeout: if the
-        intake is full the network thread is blocked until that thread drains.
+        While the connection is down, messages wait in the client's session and go out after
+        the reconnect. ``wait_for_publish(timeout)`` on the result waits for the broker's
+        acknowledgement of a QoS 1 message; ``is_published()`` asks without waiting.
         """
         client = self._client
         if client is None:
             raise RuntimeError("publish before start")
-        return client.publish(topic, payload, qos=qos, retain=retain)
+        return client.publish(topic, payload, qos, retain=retain)
 
     # --------------------------------------------------------------------------- observation
 
     @property
     def connected(self) -> bool:
         """Connected and subscribed: messages published now reach the collector."""
-        return self._connected and self._subscribed
+        client = self._client
+        return client is not None and self._connected and client.connected
 
     @property
     def generation(self) -> int:
-        return self._generation
+        client = self._client
+        return 0 if client is None else client.connection
 
     def stats(self) -> SourceStats:
         return SourceStats(
@@ -475,39 +463,14 @@ class MqttSource:
         )
 
     # ----------------------------------------------------------- callbacks (network thread)
-    # An exception escaping a callback would end paho's network thread, so every callback
-    # catches and logs everything.
+    # An exception escaping a callback would cost the connection; every callback catches and
+    # logs everything.
 
-    def _on_pre_connect(self, _client: mqtt.Client, _userdata: object) -> None:
-        # A connection attempt starts: whatever the previous connection was, its packet
-        # identifiers are void from now on (covers losses paho reports without on_disconnect).
-        with self._ack_lock:
-            self._live_generation = None
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
+    def on_connect(self, connack: ConnAck, connection: int) -> None:
         try:
-            if reason_code.is_failure:
-                self._refused(
-                    client,
-                    f"{self.config.url} refused the connection: {_reason(reason_code)}",
-                    "mqtt connection refused; retrying",
-                )
-                return
-            with self._ack_lock:
-                self._generation += 1
-                self._live_generation = self._generation
             self._connects += 1
             self._connected = True
-            self._subscribed = False
-            first = self._connects == 1
-            if not flags.session_present and not first:
+            if not connack.session_present and self._connects > 1:
                 self._sessions_lost += 1
                 self._log.warning(
                     "mqtt session lost: messages queued while disconnected may be gone",
@@ -518,121 +481,79 @@ class MqttSource:
                 "mqtt connected",
                 url=self.config.url,
                 client_id=self.config.client_id,
-                session_present=flags.session_present,
-                generation=self._generation,
+                session_present=connack.session_present,
+                generation=connection,
             )
-            options = SubscribeOptions(qos=self.config.qos, noLocal=True)
-            _rc, self._sub_mid = client.subscribe(SUBSCRIPTION, options=options)
-        except Exception:  # noqa: BLE001 - must not end the network thread; logged
+            self._check_packet_size(connack.maximum_packet_size)
+        except Exception:  # noqa: BLE001 - must not cost the connection; logged
             self._log.exception("mqtt on_connect failed")
 
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        _properties: Properties | None,
-    ) -> None:
+    def _check_packet_size(self, broker_limit: int | None) -> None:
+        if self._size_checked:
+            return
+        self._size_checked = True
+        ours = self.config.maximum_packet_size
+        if broker_limit is None or broker_limit > ours:
+            self._log.warning(
+                "mqtt broker accepts larger messages than the collector: the broker would drop "
+                "them for the collector without notice; set max_packet_size in mosquitto.conf "
+                "to at most the collector's maximum packet size",
+                broker_max_packet_size=broker_limit or "unlimited",
+                collector_max_packet_size=ours,
+            )
+
+    def on_subscribe(self, pattern: str, reason_code: int, _connection: int) -> None:
         try:
-            if mid != self._sub_mid:
+            if pattern != SUBSCRIPTION:
                 return
-            code = reason_codes[0]
-            if code.is_failure:
-                self._refused(
-                    client,
-                    f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "
-                    f"{_reason(code)}",
-                    "mqtt subscription refused; nothing arrives until the next reconnect",
-                )
-                return
-            if code.value < self.config.qos:
+            if reason_code >= 128:
+                if not self._starting:  # at start-up, start() raises it
+                    self._log.error(
+                        "mqtt subscription refused; nothing arrives until the next reconnect",
+                        reason=f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "
+                        f"{reason_name(reason_code)}",
+                    )
+            elif reason_code < self.config.qos:
                 self._log.warning(
                     "mqtt subscription granted a lower qos",
                     requested=self.config.qos,
-                    granted=code.value,
+                    granted=reason_code,
                 )
-            self._subscribed = True
-            self._start_done.set()
-        except Exception:  # noqa: BLE001 - must not end the network thread; logged
+        except Exception:  # noqa: BLE001 - must not cost the connection; logged
             self._log.exception("mqtt on_subscribe failed")
 
-    def _on_unsubscribe(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        mid: int,
-        _reason_codes: list[ReasonCode],
-        _properties: Properties | None,
-    ) -> None:
-        with self._barrier_lock:
-            if self._barrier is not None and self._barrier[0] == mid:
-                self._barrier[1].set()
+    def on_connect_failed(self, reason: str) -> None:
+        self._log.warning("mqtt reconnect failed; retrying", url=self.config.url, reason=reason)
 
-    def _refused(self, client: mqtt.Client, message: str, later: str) -> None:
-        if self._starting:
-            # Give up: start() raises this; disconnecting here (in the network thread) makes
-            # the loop end now instead of retrying.
-            self._start_error = MqttRefusedError(message)
-            self._start_done.set()
-            client.disconnect()
-        else:
-            self._log.error(later, reason=message)
-
-    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
-        with contextlib.suppress(Exception):
-            self._log.warning("mqtt reconnect failed; retrying", url=self.config.url)
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
+    def on_disconnect(self, reason: str, reason_code: int | None, _connection: int) -> None:
         try:
-            with self._ack_lock:
-                self._live_generation = None
-            self._subscribed = False
-            if self._starting and not self._start_done.is_set():
-                # Closed before accepting us (e.g. a TLS port spoken to without TLS): retrying
-                # would not help.
-                self._start_error = MqttUnavailableError(
-                    f"cannot connect to {self.config.url}: "
-                    "the broker closed the connection before accepting it"
-                )
-                self._start_done.set()
-                client.disconnect()
             if not self._connected:
+                if not self._stopping and not self._starting:
+                    self._log.warning(
+                        "mqtt reconnect failed; retrying", url=self.config.url, reason=reason
+                    )
                 return
             self._connected = False
             self._disconnects += 1
             if self._stopping:
                 self._log.info("mqtt disconnected", url=self.config.url)
+            elif reason_code is not None:
+                self._log.warning(
+                    "mqtt broker closed the connection; reconnecting",
+                    url=self.config.url,
+                    reason=reason,
+                    reason_code=reason_code,
+                )
             else:
                 self._log.warning(
-                    "mqtt connection lost; reconnecting",
-                    url=self.config.url,
-                    reason=_reason(reason_code),
-                    by_broker=flags.is_disconnect_packet_from_server,
+                    "mqtt connection lost; reconnecting", url=self.config.url, reason=reason
                 )
-        except Exception:  # noqa: BLE001 - must not end the network thread; logged
+        except Exception:  # noqa: BLE001 - must not cost the connection; logged
             self._log.exception("mqtt on_disconnect failed")
 
-    def _on_message(
-        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
-    ) -> None:
+    def on_message(self, message: Publish, connection: int) -> None:
         # The per-message path of the network thread: keep it to a tuple and an append.
         try:
-            try:
-                topic = message.topic
-            except UnicodeDecodeError:
-                # Brokers reject such topics; should one arrive, validation rejects it.
-                topic = message._topic.decode("utf-8", "replace")
-            payload = message.payload
-            if type(payload) is not bytes:  # paho decodes to bytes; be sure it stays immutable
-                payload = bytes(payload)
             self._received += 1
             # tuple.__new__ builds the same Delivery as Delivery(...) in less than half the time
             # (NamedTuple's __new__ is a Python function).
@@ -640,16 +561,16 @@ class MqttSource:
                 _new_tuple(
                     Delivery,
                     (
-                        topic,
-                        payload,
+                        message.topic,
+                        message.payload,
                         message.qos,
-                        message.mid,
+                        message.packet_id,
                         message.retain,
                         message.dup,
-                        self._generation,
+                        connection,
                         self._clock(),
                     ),
                 )
             )
-        except Exception:  # noqa: BLE001 - must not end the network thread; logged
+        except Exception:  # noqa: BLE001 - must not cost the connection; logged
             self._log.exception("mqtt on_message failed")

@@ -44,8 +44,8 @@ from collector.validate import Reading, Status
 from contract import SUMMARY_TOPIC
 
 Publish = Callable[[str, bytes, bool], Any]
-"""``publish(topic, payload, retain)`` at QoS 1; must not block. It may return paho's
-``MQTTMessageInfo``: its ``is_published()`` tells when the broker acknowledged the message."""
+"""``publish(topic, payload, retain)`` at QoS 1; must not block. It may return the MQTT
+client's ``PublishInfo``: its ``is_published()`` tells when the broker acknowledged the message."""
 
 MQTT = "mqtt"
 """The store's mark name for the MQTT output."""

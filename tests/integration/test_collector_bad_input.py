@@ -58,6 +58,9 @@ BAD_INPUT = [
     ("ts_in_future", GOOD_TOPIC, reading(ts=int(time.time() * 1000) + 86_400_000)),
     ("ts_too_old", GOOD_TOPIC, reading(ts=int(time.time() * 1000) - 30 * 86_400_000)),
     ("oversized", GOOD_TOPIC, reading(padding="x" * 10_000)),
+    # Close to the largest payload the product's broker accepts (message_size_limit 65536):
+    # it still reaches the collector, whose Maximum Packet Size is above the broker's limit.
+    ("oversized", GOOD_TOPIC, reading(padding="x" * 65_000)),
     ("unknown_topic", "hosiery/v1/E0001/M001/temperature", b"21.5"),
     ("implausible_count", "hosiery/v1/E0003/M001/counter", reading(pairs_total=10**9)),
 ]

@@ -291,7 +291,7 @@ def test_the_image_installs_every_package_and_command_compose_runs(
         for s in line.split()[1:-1]
         if (REPO_ROOT / s / "__init__.py").exists()
     }
-    assert {"admin", "collector", "contract", "simulators", "stack"} <= copied
+    assert {"admin", "collector", "contract", "mqtt", "simulators", "stack"} <= copied
     assert all(f"{package}*" in include for package in copied), include
     commands = {
         part

@@ -1,173 +1,122 @@
-"""The MQTT source's own logic, with a paho client whose network side is simulated.
+"""The MQTT source's own logic, with a simulated transport in place of the MQTT client.
 
-The simulated client plays the broker's part the way paho's network thread would: CONNACK and
-SUBACK after ``loop_start``, UNSUBACK from another thread, messages through ``on_message``.
+The simulated transport plays the client's part the way :class:`mqtt.client.MqttClient` does:
+CONNACK and SUBACK during ``start``, messages and connection changes through the handler's
+callbacks, acknowledgements recorded per connection.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
 
-import paho.mqtt.client as mqtt
+import mqtt5
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from structlog.testing import capture_logs
 
 from collector.errors import MqttRefusedError, MqttUnavailableError
-from collector.source import Delivery, MqttSource, MqttSourceConfig, paho_client
+from collector.source import (
+    MAXIMUM_PACKET_SIZE,
+    Delivery,
+    MqttSource,
+    MqttSourceConfig,
+    client_options,
+)
 from contract import SUBSCRIPTION
+from mqtt import errors as mqtt_errors
+from mqtt.client import Handler, PublishInfo, Request
+from mqtt.protocol import ConnAck, Outgoing, Publish, Session
 
-SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
 
-
-class SimulatedClient(mqtt.Client):
-    """A real paho client whose network operations are recorded or simulated."""
+class SimulatedClient:
+    """Records what the source asks of its client and simulates the broker's answers."""
 
     def __init__(self) -> None:
-        super().__init__(
-            CallbackAPIVersion.VERSION2,
-            client_id="simulated",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        self.connect_error: OSError | None = None
-        self.connack = "Success"
-        self.suback = "Granted QoS 1"
-        self.answer_connect = True
-        self.close_before_connack = False
-        self.connect_calls: list[dict[str, Any]] = []
-        self.subscriptions: list[tuple[str, SubscribeOptions | None]] = []
-        self.acks: list[tuple[int, int]] = []
-        self.published: list[tuple[str, object, int, bool]] = []
+        self.handler: Handler | None = None
+        self.start_error: mqtt_errors.MqttError | None = None
+        self.suback = 1
+        self.broker_max_packet_size: int | None = 131_072
+        self.subscriptions: list[tuple[str, int, bool]] = []
+        self.acks: list[tuple[int, int]] = []  # (packet id, connection)
+        self.published: list[tuple[str, bytes | str, int, bool]] = []
         self.calls: list[str] = []
-        self._next_mid = 0
-        self._pending_subacks: list[int] = []
-        self._threads: list[threading.Thread] = []
-        self._message_mid = 0
+        self.connection = 0
+        self._live: int | None = None
+        self._session_connected = False
+        self._confirmed = False
+        self._packet_id = 0
 
-    # ------------------------------------------------------------- paho API, simulated
+    # ----------------------------------------------------------------- the client's API
 
-    def connect(  # type: ignore[override]
-        self,
-        host: str,
-        port: int = 1883,
-        keepalive: int = 60,
-        *,
-        clean_start: object = None,
-        properties: Properties | None = None,
-    ) -> MQTTErrorCode:
-        self.calls.append("connect")
-        self.connect_calls.append(
-            {
-                "host": host,
-                "port": port,
-                "keepalive": keepalive,
-                "clean_start": clean_start,
-                "properties": properties,
-            }
-        )
-        self.start_connection_attempt()
-        if self.connect_error is not None:
-            raise self.connect_error
-        return SUCCESS
+    @property
+    def connected(self) -> bool:
+        return self._session_connected and self._confirmed
 
-    def loop_start(self) -> MQTTErrorCode:
-        self.calls.append("loop_start")
-        if self.close_before_connack:
-            self.lose_connection()
-        elif self.answer_connect:
-            self.broker_connack(session_present=False)
-        return SUCCESS
+    def subscribe(self, pattern: str, qos: int = 1, *, no_local: bool = False) -> None:
+        self.subscriptions.append((pattern, qos, no_local))
 
-    def loop_stop(self) -> MQTTErrorCode:
-        self.calls.append("loop_stop")
-        for thread in self._threads:
-            thread.join(10)
-        return SUCCESS
+    def start(self, timeout: float = 10.0) -> ConnAck:
+        self.calls.append(f"start {timeout:g}")
+        if self.start_error is not None:
+            raise self.start_error
+        return self.reconnect_now(session_present=False)
 
-    def subscribe(  # type: ignore[override]
-        self, topic: str, *, options: SubscribeOptions | None = None
-    ) -> tuple[MQTTErrorCode, int | None]:
-        self.subscriptions.append((topic, options))
-        mid = self._mid()
-        self._pending_subacks.append(mid)
-        return SUCCESS, mid
+    def stop(self, timeout: float = 5.0) -> None:
+        self.calls.append(f"stop {timeout:g}")
+        if self._session_connected:
+            self._end("stopped", None)
 
-    def unsubscribe(self, topic: str) -> tuple[MQTTErrorCode, int | None]:  # type: ignore[override]
-        self.calls.append(f"unsubscribe {topic}")
-        mid = self._mid()
-        code = ReasonCode(PacketTypes.UNSUBACK, "Success")
+    def ack_many(self, packet_ids: Iterable[int], connection: int) -> bool:
+        if connection != self._live:
+            return False
+        self.acks.extend((packet_id, connection) for packet_id in packet_ids)
+        return True
 
-        def unsuback() -> None:
-            cast(mqtt.CallbackOnUnsubscribe_v2, self.on_unsubscribe)(self, None, mid, [code], None)
-
-        thread = threading.Thread(target=unsuback)
-        self._threads.append(thread)
-        thread.start()
-        return SUCCESS, mid
-
-    def ack(self, mid: int, qos: int) -> MQTTErrorCode:
-        self.acks.append((mid, qos))
-        return SUCCESS
-
-    def publish(  # type: ignore[override]
-        self, topic: str, payload: bytes | str | None = None, qos: int = 0, *, retain: bool = False
-    ) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, *, retain: bool = False
+    ) -> PublishInfo:
         self.published.append((topic, payload, qos, retain))
-        return mqtt.MQTTMessageInfo(self._mid())
+        data = payload.encode() if isinstance(payload, str) else payload
+        return PublishInfo(Outgoing(topic, data, qos, retain))
 
-    def disconnect(self) -> MQTTErrorCode:  # type: ignore[override]
-        self.calls.append("disconnect")
-        self._disconnected(ReasonCode(PacketTypes.DISCONNECT, "Success"))
-        return SUCCESS
+    def unsubscribe(self, pattern: str) -> Request:
+        self.calls.append(f"unsubscribe {pattern}")
+        request = Request()
+        threading.Thread(target=request._finish, args=((17,),)).start()  # UNSUBACK
+        return request
 
-    # --------------------------------------------------------- the broker's side
+    # ------------------------------------------------------------- the broker's side
 
-    def broker_connack(self, *, session_present: bool) -> None:
-        code = ReasonCode(PacketTypes.CONNACK, self.connack)
-        on_connect = cast(mqtt.CallbackOnConnect_v2, self.on_connect)
-        on_connect(self, None, mqtt.ConnectFlags(session_present), code, None)
-        on_subscribe = cast(mqtt.CallbackOnSubscribe_v2, self.on_subscribe)
-        while self._pending_subacks:
-            mid = self._pending_subacks.pop(0)
-            on_subscribe(self, None, mid, [ReasonCode(PacketTypes.SUBACK, self.suback)], None)
+    def reconnect_now(self, *, session_present: bool = True) -> ConnAck:
+        assert self.handler is not None
+        self.connection += 1
+        self._live = self.connection
+        self._session_connected = True
+        self._confirmed = False
+        self._packet_id = 0
+        connack = ConnAck(session_present, 0, None, 1000, self.broker_max_packet_size, None)
+        self.handler.on_connect(connack, self.connection)
+        for pattern, _qos, _no_local in self.subscriptions:
+            self.handler.on_subscribe(pattern, self.suback, self.connection)
+        self._confirmed = self.suback < 128
+        return connack
 
     def deliver(
         self, topic: str, payload: bytes, *, qos: int = 1, dup: bool = False, retain: bool = False
     ) -> int:
-        self._message_mid += 1
-        message = mqtt.MQTTMessage(self._message_mid, topic.encode())
-        message.payload = payload
-        message.qos = qos
-        message.dup = dup
-        message.retain = retain
-        cast(mqtt.CallbackOnMessage, self.on_message)(self, None, message)
-        return self._message_mid
+        assert self.handler is not None
+        self._packet_id += 1
+        message = Publish(topic, payload, qos, retain, self._packet_id if qos else 0, dup)
+        self.handler.on_message(message, self.connection)
+        return self._packet_id
 
-    def lose_connection(self) -> None:
-        self._disconnected(ReasonCode(PacketTypes.DISCONNECT, "Unspecified error"))
+    def lose_connection(self, reason_code: int | None = None) -> None:
+        self._end("connection lost: connection reset by peer", reason_code)
 
-    def reconnect_now(self, *, session_present: bool = True) -> None:
-        self.start_connection_attempt()
-        self._message_mid = 0
-        self.broker_connack(session_present=session_present)
-
-    def start_connection_attempt(self) -> None:
-        if self.on_pre_connect is not None:
-            self.on_pre_connect(self, None)
-
-    def _disconnected(self, code: ReasonCode) -> None:
-        on_disconnect = cast(mqtt.CallbackOnDisconnect_v2, self.on_disconnect)
-        on_disconnect(self, None, mqtt.DisconnectFlags(False), code, None)
-
-    def _mid(self) -> int:
-        self._next_mid += 1
-        return self._next_mid
+    def _end(self, reason: str, reason_code: int | None) -> None:
+        assert self.handler is not None
+        self._live = None
+        self._session_connected = False
+        self.handler.on_disconnect(reason, reason_code, self.connection)
 
 
 @pytest.fixture
@@ -175,12 +124,20 @@ def client() -> SimulatedClient:
     return SimulatedClient()
 
 
+def factory(client: SimulatedClient):  # type: ignore[no-untyped-def]
+    def make(_config: MqttSourceConfig, handler: Handler) -> SimulatedClient:
+        client.handler = handler
+        return client
+
+    return make
+
+
 @pytest.fixture
 def source(client: SimulatedClient) -> Iterator[MqttSource]:
     ticks = iter(range(1_000_000_000, 2_000_000_000))
     made = MqttSource(
         MqttSourceConfig(port=1884, client_id="collector-a", receive_maximum=100),
-        client_factory=lambda _config: client,
+        client_factory=factory(client),
         clock=lambda: next(ticks),
     )
     yield made
@@ -199,13 +156,17 @@ def test_start_opens_a_persistent_v5_session_with_the_backpressure_window(
     client: SimulatedClient, source: MqttSource
 ) -> None:
     started(source)
-    (call,) = client.connect_calls
-    assert call["host"] == "127.0.0.1"
-    assert call["port"] == 1884
-    assert call["clean_start"] is False
-    properties = call["properties"]
-    assert properties.SessionExpiryInterval == 86_400
-    assert properties.ReceiveMaximum == 100
+    options = client_options(source.config)
+    assert (options.host, options.port, options.tls_ca) == ("127.0.0.1", 1884, None)
+    # What goes on the wire, read back with the codec.
+    connect, _size = mqtt5.read(memoryview(Session(options.session).connect()))
+    assert isinstance(connect, mqtt5.ConnectPacket)
+    assert connect.client_id == "collector-a"
+    assert connect.clean_start is False
+    assert connect.session_expiry_interval == 86_400
+    assert connect.receive_max == 100
+    assert connect.max_packet_size == MAXIMUM_PACKET_SIZE
+    assert connect.keep_alive == 30
     assert source.connected
     assert source.generation == 1
 
@@ -214,52 +175,58 @@ def test_start_subscribes_at_qos1_without_receiving_its_own_messages(
     client: SimulatedClient, source: MqttSource
 ) -> None:
     started(source)
-    ((topic, options),) = client.subscriptions
-    assert topic == SUBSCRIPTION
-    assert options is not None
-    assert options.QoS == 1
-    assert options.noLocal is True
+    assert client.subscriptions == [(SUBSCRIPTION, 1, True)]
 
 
-def test_refused_connection_raises_one_line_and_stops_the_client(
-    client: SimulatedClient, source: MqttSource
-) -> None:
-    client.connack = "Not authorized"
+def test_refused_connection_raises_one_line(client: SimulatedClient, source: MqttSource) -> None:
+    client.start_error = mqtt_errors.MqttRefusedError(
+        "mqtt://127.0.0.1:1884 refused the connection: not authorized", 135
+    )
     with pytest.raises(MqttRefusedError) as caught:
         source.start(timeout=10)
     assert str(caught.value) == "mqtt://127.0.0.1:1884 refused the connection: not authorized"
     assert caught.value.__cause__ is None
-    assert "loop_stop" in client.calls
     assert not source.connected
+    source.stop()
+    assert client.calls == ["start 10"]  # the client stopped itself when start failed
 
 
 def test_refused_subscription_raises(client: SimulatedClient, source: MqttSource) -> None:
-    client.suback = "Not authorized"
+    client.start_error = mqtt_errors.MqttRefusedError(
+        "mqtt://127.0.0.1:1884 refused the subscription to hosiery/v1/#: not authorized", 135
+    )
     with pytest.raises(MqttRefusedError, match=r"refused the subscription to hosiery/v1/#"):
         source.start(timeout=10)
 
 
 def test_unreachable_broker_raises_one_line(client: SimulatedClient, source: MqttSource) -> None:
-    client.connect_error = ConnectionRefusedError(111, "Connection refused")
+    client.start_error = mqtt_errors.MqttUnavailableError(
+        "cannot connect to mqtt://127.0.0.1:1884: connection refused"
+    )
     with pytest.raises(MqttUnavailableError) as caught:
         source.start(timeout=10)
     assert str(caught.value) == "cannot connect to mqtt://127.0.0.1:1884: connection refused"
-    assert "loop_start" not in client.calls
 
 
 def test_a_broker_that_never_answers_raises_after_the_timeout(
     client: SimulatedClient, source: MqttSource
 ) -> None:
-    client.answer_connect = False
+    client.start_error = mqtt_errors.MqttUnavailableError(
+        "cannot connect to mqtt://127.0.0.1:1884: no answer from the broker within 0.05s"
+    )
     with pytest.raises(MqttUnavailableError, match=r"no answer from the broker within 0.05s"):
         source.start(timeout=0.05)
-    assert client.calls[-2:] == ["disconnect", "loop_stop"]
+    assert client.calls == ["start 0.05"]
 
 
 def test_a_broker_that_closes_the_connection_at_once_is_one_clear_error(
     client: SimulatedClient, source: MqttSource
 ) -> None:
-    client.close_before_connack = True
+    client.start_error = mqtt_errors.MqttDisconnectedError(
+        "cannot connect to mqtt://127.0.0.1:1884: "
+        "the broker closed the connection before accepting it",
+        136,
+    )
     with pytest.raises(MqttUnavailableError) as caught:
         source.start(timeout=10)
     assert str(caught.value) == (
@@ -289,7 +256,7 @@ def test_messages_become_deliveries_in_arrival_order(
     assert batch == [
         Delivery("hosiery/v1/E1/M1/counter", b'{"a":1}', 1, 1, False, False, 1, 1_000_000_000),
         Delivery("hosiery/v1/E1/status", b'{"online":true}', 1, 2, True, True, 1, 1_000_000_001),
-        Delivery("hosiery/v1/E1/M2/counter", b"x", 0, 3, False, False, 1, 1_000_000_002),
+        Delivery("hosiery/v1/E1/M2/counter", b"x", 0, 0, False, False, 1, 1_000_000_002),
     ]
     assert source.stats().received == 3
 
@@ -313,7 +280,7 @@ def test_a_failing_callback_never_escapes_into_the_network_thread(client: Simula
         raise OverflowError("clock broke")
 
     source = MqttSource(
-        MqttSourceConfig(client_id="c"), client_factory=lambda _c: client, clock=broken_clock
+        MqttSourceConfig(client_id="c"), client_factory=factory(client), clock=broken_clock
     )
     started(source)
     with capture_logs() as logs:
@@ -332,7 +299,7 @@ def test_acks_go_out_in_the_order_given(client: SimulatedClient, source: MqttSou
     batch = source.drain(10, timeout=0)
     assert source.ack(batch[0]) is True
     assert source.ack_many(batch[1:]) == 3
-    assert client.acks == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert client.acks == [(1, 1), (2, 1), (3, 1), (4, 1)]  # (packet id, connection)
     assert source.stats().acked == 4
 
 
@@ -369,23 +336,11 @@ def test_acks_of_deliveries_from_a_lost_connection_are_skipped(
     assert [d.dup for d in new] == [True, True]
 
     assert source.ack_many([*old, *new]) == 2
-    assert client.acks == [(1, 1), (2, 1)]
+    assert client.acks == [(1, 2), (2, 2)]
     stats = source.stats()
     assert stats.stale_acks == 3
     assert stats.acked == 2
     assert (stats.connects, stats.disconnects, stats.sessions_lost) == (2, 1, 0)
-
-
-def test_a_connection_attempt_voids_earlier_packet_identifiers_even_without_on_disconnect(
-    client: SimulatedClient, source: MqttSource
-) -> None:
-    started(source)
-    client.deliver("hosiery/v1/E1/M1/counter", b"x")
-    (delivery,) = source.drain(1, timeout=0)
-    # paho can start a new connection after a socket error without calling on_disconnect.
-    client.start_connection_attempt()
-    assert source.ack(delivery) is False
-    assert client.acks == []
 
 
 def test_a_reconnect_without_the_session_is_counted_and_logged(
@@ -397,8 +352,6 @@ def test_a_reconnect_without_the_session_is_counted_and_logged(
         client.reconnect_now(session_present=False)
     assert source.stats().sessions_lost == 1
     assert any(e["event"].startswith("mqtt session lost") for e in logs)
-    # And the source subscribed again, so messages published from now on still arrive.
-    assert len(client.subscriptions) == 2
 
 
 def test_connected_means_the_subscription_is_confirmed_too(
@@ -406,7 +359,7 @@ def test_connected_means_the_subscription_is_confirmed_too(
 ) -> None:
     started(source)
     client.lose_connection()
-    client.suback = "Not authorized"
+    client.suback = 135
     with capture_logs() as logs:
         client.reconnect_now()
     assert not source.connected
@@ -437,11 +390,7 @@ def test_stop_confirms_acks_with_a_round_trip_before_disconnecting(
     client.deliver("hosiery/v1/E1/M1/counter", b"x")
     source.ack_many(source.drain(1, timeout=0))
     source.stop()
-    assert client.calls[-3:] == [
-        "unsubscribe hosiery/v1/_collector/ack-barrier",
-        "disconnect",
-        "loop_stop",
-    ]
+    assert client.calls[-2:] == ["unsubscribe hosiery/v1/_collector/ack-barrier", "stop 5"]
     assert not source.connected
     assert source.stats().disconnects == 1
 
@@ -468,8 +417,41 @@ def test_stop_releases_a_worker_waiting_in_drain(source: MqttSource) -> None:
 def test_publish_goes_through_the_client(client: SimulatedClient, source: MqttSource) -> None:
     started(source)
     info = source.publish("hosiery/v1/_rejected", b"{}", 1)
-    assert isinstance(info, mqtt.MQTTMessageInfo)
+    assert isinstance(info, PublishInfo)
+    assert not info.is_published()
     assert client.published == [("hosiery/v1/_rejected", b"{}", 1, False)]
+
+
+def test_a_broker_that_accepts_larger_packets_than_the_collector_is_a_warning(
+    client: SimulatedClient, source: MqttSource
+) -> None:
+    client.broker_max_packet_size = None  # Mosquitto without max_packet_size: no limit
+    with capture_logs() as logs:
+        started(source)
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["event"].startswith("mqtt broker accepts larger messages than the collector")
+    assert warning["broker_max_packet_size"] == "unlimited"
+    assert warning["collector_max_packet_size"] == MAXIMUM_PACKET_SIZE
+
+
+def test_a_broker_limit_below_the_collectors_is_no_warning(
+    client: SimulatedClient, source: MqttSource
+) -> None:
+    with capture_logs() as logs:
+        started(source)
+    assert [e for e in logs if e["log_level"] != "info"] == []
+
+
+def test_a_disconnect_by_the_broker_is_logged_with_its_reason(
+    client: SimulatedClient, source: MqttSource
+) -> None:
+    started(source)
+    with capture_logs() as logs:
+        client._end("disconnected by the broker: session taken over", 142)
+    assert [(e["event"], e["reason_code"]) for e in logs] == [
+        ("mqtt broker closed the connection; reconnecting", 142)
+    ]
+    assert source.stats().disconnects == 1
 
 
 # ----------------------------------------------------------------------------- config
@@ -504,11 +486,14 @@ def test_config_hides_the_password_and_names_the_url() -> None:
         MqttSourceConfig(password=secret)
 
 
-def test_the_default_factory_builds_a_v5_client_with_manual_acks() -> None:
-    secret = "p"  # noqa: S105 - a test credential
-    made = paho_client(MqttSourceConfig(client_id="collector-x", username="u", password=secret))
-    assert made.protocol == mqtt.MQTTv5
-    assert made.username == "u"
-    assert made.password == secret
-    assert made._manual_ack is True
-    assert made._client_id == b"collector-x"
+def test_config_accepts_qos_0_and_1_only() -> None:
+    assert MqttSourceConfig(qos=0).qos == 0
+    with pytest.raises(ValueError, match="qos 2 is not 0 or 1"):
+        MqttSourceConfig(qos=2)
+
+
+def test_the_default_maximum_packet_size_is_above_the_brokers_limit() -> None:
+    """The product's broker refuses larger packets than the collector accepts."""
+    conf = (Path(__file__).parents[2] / "config" / "mosquitto" / "hosiery.conf").read_text()
+    (line,) = [x for x in conf.splitlines() if x.startswith("max_packet_size ")]
+    assert int(line.split()[1]) <= MqttSourceConfig().maximum_packet_size
