@@ -706,9 +706,7 @@ def china_tracker(date: str) -> Tracker:
     calendar = ParkCalendar(
         CalendarFile(tz=SHANGHAI, country="CN"), registry_patterns={E: WEEKDAY_SHIFT}
     )
-    return Tracker(
-        TrackerConfig(idle_after_ms=600_000), calendar=calendar, now_ms=on(date, 0)
-    )
+    return Tracker(TrackerConfig(idle_after_ms=600_000), calendar=calendar, now_ms=on(date, 0))
 
 
 def test_no_idle_alert_on_the_spring_festival_2027() -> None:
