@@ -312,13 +312,13 @@ def test_fresh_readings_written_late_after_an_outage_are_owed(tmp_path: Path) ->
     late = LateHours(tmp_path, 60_000, fsync=False)
     now = {"ns": NOW_MS * 1_000_000}
     source, sink, journal, pipeline = build(
-        tmp_path, late=late, clock=lambda: now["ns"], retry_delay=0.01
+        tmp_path, late=late, clock=lambda: now["ns"], backoff=Backoff(initial=0.01, maximum=0.01)
     )
     sink.failing.set()
     source.add(*reading("M001", 1, 1))  # fresh when accounted
     pipeline.start()
     try:
-        wait_until(lambda: pipeline.write_failing_since_ns > 0, 10, what="InfluxDB down")
+        wait_until(lambda: bool(pipeline.failing_since_ns), 10, what="InfluxDB down")
         now["ns"] += 10 * 60_000 * 1_000_000  # ten minutes later, InfluxDB is back
         sink.failing.clear()
         wait_until(lambda: len(source.acked) == 1, 10, what="acknowledged")
