@@ -42,8 +42,9 @@ def test_readings_three_hours_late_reach_every_rollup_level(
     settings = settings_for(mosquitto, influx, tmp_path / "state", reroll_after=REROLL_AFTER_S)
     db = settings.influx_db
     topic = "hosiery/v1/E0042/M007/counter"
-    # a reading a minute over 40 minutes, three hours ago: it spans an hour boundary
-    start = int(time.time() * 1000) - 3 * 3_600_000 - 20 * 60_000
+    # a reading a minute over 40 minutes, three hours ago or more, across an hour boundary
+    boundary = (int(time.time() * 1000) - 3 * 3_600_000) // 3_600_000 * 3_600_000
+    start = boundary - 20 * 60_000
     with running_collector(settings) as collector, publisher(mosquitto) as client:
         for seq in range(40):
             body = {"ts": start + seq * 60_000, "seq": seq, "boot": "b1",
