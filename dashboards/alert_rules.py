@@ -68,14 +68,17 @@ def _threshold(ref: str, source: str, kind: str, value: float) -> expr.TypeThres
     )
 
 
-def idle_rule() -> am.Rule:
+def _machines_by_enterprise_rule(
+    title: str, uid: str, query: str, summary: str, description: str
+) -> am.Rule:
+    """A rule that fires per enterprise while ``query`` counts machines in some alert."""
     return (
-        alerting.Rule("Idle machines")
-        .uid("hosiery-idle-machines")
+        alerting.Rule(title)
+        .uid(uid)
         .condition("C")
         .queries(
             [
-                _influx("A", q.idle_by_enterprise(), 600),
+                _influx("A", query, 600),
                 _expression("B", _reduce("B", "A")),
                 _expression("C", _threshold("C", "B", "gt", 0)),
             ]
@@ -84,41 +87,29 @@ def idle_rule() -> am.Rule:
         .no_data_state("OK")
         .exec_err_state("Error")
         .labels({"severity": "warning"})
-        .annotations(
-            {
-                "summary": "{{ $labels.enterprise }}: {{ $values.B }} machine(s) idle",
-                "description": "Machines running or idle without knitting (collector alert).",
-            }
-        )
+        .annotations({"summary": summary, "description": description})
         .build()
     )
 
 
+def idle_rule() -> am.Rule:
+    return _machines_by_enterprise_rule(
+        "Idle machines",
+        "hosiery-idle-machines",
+        q.idle_by_enterprise(),
+        "{{ $labels.enterprise }}: {{ $values.B }} machine(s) idle",
+        "Machines running or idle without knitting (collector alert).",
+    )
+
+
 def never_reported_rule() -> am.Rule:
-    return (
-        alerting.Rule("Machines never reported")
-        .uid("hosiery-never-reported")
-        .condition("C")
-        .queries(
-            [
-                _influx("A", q.never_reported_by_enterprise(), 600),
-                _expression("B", _reduce("B", "A")),
-                _expression("C", _threshold("C", "B", "gt", 0)),
-            ]
-        )
-        .for_val("5m")
-        .no_data_state("OK")
-        .exec_err_state("Error")
-        .labels({"severity": "warning"})
-        .annotations(
-            {
-                "summary": "{{ $labels.enterprise }}: {{ $values.B }} machine(s) of the "
-                "registry never reported",
-                "description": "Machines in the park registry the collector has not heard "
-                "from since it started (collector alert never_reported).",
-            }
-        )
-        .build()
+    return _machines_by_enterprise_rule(
+        "Machines never reported",
+        "hosiery-never-reported",
+        q.never_reported_by_enterprise(),
+        "{{ $labels.enterprise }}: {{ $values.B }} machine(s) of the registry never reported",
+        "Machines in the park registry the collector has not heard "
+        "from since it started (collector alert never_reported).",
     )
 
 
