@@ -211,9 +211,19 @@ class Tmux:
         return self("capture-pane", "-p", "-t", f"park:{window}")
 
     def exit_status(self, window: str) -> int | None:
-        shown = self("display", "-p", "-t", f"park:{window}", "#{pane_dead}:#{pane_dead_status}")
-        dead, _, status = shown.strip().partition(":")
-        return int(status) if dead == "1" else None
+        """The exit status of the window's command (minus the signal that killed it), or None.
+
+        tmux marks a pane dead when its terminal closes, which can come before it has reaped
+        the process; until then neither the status nor the signal is known, so it is None.
+        """
+        form = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+        shown = self("display", "-p", "-t", f"park:{window}", form)
+        dead, status, killed_by = shown.strip().split(":")
+        if dead != "1":
+            return None
+        if status:
+            return int(status)
+        return -int(killed_by) if killed_by else None
 
     def pane_pid(self, window: str) -> int:
         return int(self("display", "-p", "-t", f"park:{window}", "#{pane_pid}"))
