@@ -111,7 +111,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="lag (s) under which the collector counts as caught up (at least twice the "
         "warm-up's median)",
     )
-    parser.add_argument("--state-mib", type=int, default=256, help="size of the state tmpfs")
+    parser.add_argument(
+        "--state-mib",
+        type=int,
+        help="size of the state tmpfs (default 256 MiB, and 3 GiB per 40,000 machines: the "
+        "journal grows by about 30 MB a minute at the full park's rate between checkpoints)",
+    )
     parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -206,7 +211,7 @@ class Soak:
             self.park,
             sim_faults=simulator_faults(enterprises),
             webhook_delay=args.webhook_delay,
-            state_mib=args.state_mib,
+            state_mib=args.state_mib or max(256, self.park.machines * 3072 // 40_000),
         )
         self.monitor = Monitor(self.rig.http_port, self._collector_pid)
         self.faults = Faults(self.rig, _say)
