@@ -146,12 +146,19 @@ class Journal:
             return
         if not body.endswith(b"\n"):
             body += b"\n"
+        # Written straight to the descriptor, nothing buffered: a write that fails part-way (a
+        # full disk) is cut off again, so that the retry appends after whole records only.
+        fd = self._file.fileno()
         try:
-            self._file.write(body)
-            self._file.flush()
+            start = os.fstat(fd).st_size
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
             if self.fsync:
-                os.fsync(self._file.fileno())
+                os.fsync(fd)
         except OSError as exc:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.ftruncate(fd, start)
             raise StateError(f"cannot write journal in {self.directory}: {exc}") from exc
 
     def checkpoint(self, ledger: Ledger) -> None:

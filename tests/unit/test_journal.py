@@ -1,5 +1,7 @@
 """The state journal: recovery after a crash at any point, and the directory lock."""
 
+import errno
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,3 +154,32 @@ def test_two_collectors_cannot_share_a_directory(
 def test_append_before_open_is_an_error(tmp_path: Path, journals: Callable[[], Journal]) -> None:
     with pytest.raises(StateError, match="not open"):
         journals().append(body([rec(0, 1)]))
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_record(
+    tmp_path: Path, journals: Callable[[], Journal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = journals()
+    ledger = journal.open(Ledger())
+    first = [rec(0, 3)]
+    journal.append(body(first))
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes | memoryview) -> int:
+        monkeypatch.setattr(os, "write", real_write)
+        written = real_write(fd, bytes(data[: len(data) // 2]))
+        assert written > 0
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    batch = [rec(1, 8), rec(0, 4, machine="M002")]
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(StateError, match="No space left"):
+        journal.append(body(batch))
+    journal.append(body(batch))  # the pipeline's retry, once there is room again
+    apply_all(ledger, first + batch)
+    journal.close()
+
+    assert (tmp_path / JOURNAL).read_bytes() == body(first + batch) + b"\n"
+    recovered = journals().open(Ledger())
+    assert recovered.apply("E0001", "M001", "a", 1, 1001, 8).verdict is Verdict.DUPLICATE
+    assert len(recovered) == 2
