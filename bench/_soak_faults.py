@@ -115,7 +115,7 @@ def build_schedule(
             ends.append(t - gap)
         # Light faults in the calm after the second and the fourth heavy fault, and a slow
         # webhook through the whole round.
-        plan.append(Planned(ends[1] + gap / 3, "takeover", 0.0))
+        plan.append(Planned(ends[1] + gap * 2 / 3, "takeover", 0.0))
         plan.append(Planned(ends[3] + gap / 3, "flood", min(durations.flood, gap / 2)))
         plan.append(Planned(round_start, "slow_webhook", t - round_start - gap))
     plan.sort(key=lambda p: p.at)

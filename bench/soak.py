@@ -170,16 +170,20 @@ class CollectorExit:
 
 
 def _kicked(samples: list[Sample], at: float) -> int:
-    """Connections the collector lost from just before ``at`` to 5 s after (one process)."""
-    window = [s for s in samples if at - 2 <= s.t <= at + 5 and s.metrics is not None]
+    """Connections the collector lost in the 5 s after ``at`` (-1: unknown), against the last
+    sample of the same process before it."""
     key = "hosiery_collector_mqtt_disconnects_total"
-    if not window:
+    before = [s for s in samples if s.t <= at and s.metrics is not None and key in s.metrics]
+    if not before or before[-1].metrics is None:
         return -1
-    first = window[0]
-    same = [s for s in window if s.pid == first.pid and s.metrics and key in s.metrics]
-    if not same or first.metrics is None:
-        return -1
-    return int(max(s.metrics[key] for s in same if s.metrics) - first.metrics.get(key, 0))
+    base = before[-1]
+    assert base.metrics is not None
+    after = [
+        s.metrics[key]
+        for s in samples
+        if at < s.t <= at + 5 and s.pid == base.pid and s.metrics is not None and key in s.metrics
+    ]
+    return int(max(after, default=base.metrics[key]) - base.metrics[key])
 
 
 def healthy(port: int) -> bool:
