@@ -26,13 +26,15 @@ is the only I/O.
 """
 
 import datetime as dt
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from structlog.typing import FilteringBoundLogger
 
 from collector.alerting.assemble import ConfigFiles, load_files
@@ -80,6 +82,17 @@ class ParkCapacity(_Model):
     expected_pairs_per_year: float | None = Field(default=None, ge=0)
     enterprises: tuple[EnterpriseCapacity, ...]
 
+    @model_validator(mode="after")
+    def _finite(self) -> Self:
+        totals = (
+            self.nominal_pairs_per_hour,
+            self.pairs_per_year,
+            sum(e.expected_pairs_per_year for e in self.enterprises),
+        )
+        if not all(math.isfinite(total) for total in totals):
+            raise ValueError("the capacity figures add up to more than a number can hold")
+        return self
+
     @property
     def machines(self) -> int:
         return sum(len(e.machines) for e in self.enterprises)
@@ -114,7 +127,8 @@ def parse_capacity(raw: bytes) -> ParkCapacity:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise ValueError(f"{where}: {error['msg']}") from None
+        message = error["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{where}: {message}" if where else message) from None
 
 
 def load_capacity(path: Path) -> ParkCapacity:
