@@ -122,11 +122,14 @@ def test_an_implausible_new_boot_is_rejected_and_the_next_reading_counts(
     collector, rejected = setup
     db = collector.settings.influx_db
     topic = "hosiery/v1/E0002/M001/counter"
+    now = int(time.time() * 1000)  # distinct stamps: an equal (ts, seq) is one point
     with publisher(mosquitto) as pub:
-        pub.publish(topic, reading(seq=1, pairs_total=50), qos=1).wait_for_publish(5)
-        bogus = reading(boot="b2", seq=0, pairs_total=10**9)
+        first = reading(ts=now - 2, seq=1, pairs_total=50)
+        pub.publish(topic, first, qos=1).wait_for_publish(5)
+        bogus = reading(ts=now - 1, boot="b2", seq=0, pairs_total=10**9)
         pub.publish(topic, bogus, qos=1).wait_for_publish(5)
-        pub.publish(topic, reading(boot="b2", seq=1, pairs_total=3), qos=1).wait_for_publish(5)
+        after = reading(ts=now, boot="b2", seq=1, pairs_total=3)
+        pub.publish(topic, after, qos=1).wait_for_publish(5)
     stored: dict[tuple[str, str], int] = {}
 
     def counted() -> bool:

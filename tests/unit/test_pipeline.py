@@ -283,7 +283,8 @@ def test_a_failing_observer_does_not_stop_ingestion(tmp_path: Path) -> None:
 
 def test_hours_written_late_into_are_owed_before_the_acknowledgement(tmp_path: Path) -> None:
     late = LateHours(tmp_path, 60_000, fsync=False)
-    source, _sink, journal, pipeline = build(tmp_path, late=late)
+    # The clock stays at NOW_MS: the fresh reading must stay fresh however late the test runs.
+    source, _sink, journal, pipeline = build(tmp_path, late=late, clock=lambda: NOW_MS * 1_000_000)
     owed_at_ack: list[int] = []
     acknowledge = source.ack_many
 
