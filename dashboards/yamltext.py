@@ -1,44 +1,36 @@
-"""A small YAML writer for provisioning files: block style, every string JSON-quoted.
+"""Provisioning files as YAML, written by PyYAML: block style, every string double-quoted."""
 
-JSON-quoted strings are valid YAML double-quoted scalars, so the output is read back exactly
-by any YAML 1.2 parser (Grafana's included), whatever the query text holds.
-"""
-
-import json
+import yaml
 
 Value = None | bool | int | float | str | list["Value"] | dict[str, "Value"]
 
 
-def _scalar(value: Value) -> str:
-    return json.dumps(value, ensure_ascii=False)
+class _Dumper(yaml.SafeDumper):
+    """A safe dumper that indents lists under their key, as Grafana's own examples do."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002, FBT001, FBT002 - PyYAML's signature; lists are never indentless
+        super().increase_indent(flow, indentless=False)
 
 
-def _lines(value: Value, indent: int) -> list[str]:
-    pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            return [pad + "{}"]
-        out = []
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                out.append(f"{pad}{key}:")
-                out.extend(_lines(item, indent + 2))
-            else:
-                out.append(f"{pad}{key}: {_lines(item, 0)[0]}")
-        return out
-    if isinstance(value, list):
-        if not value:
-            return [pad + "[]"]
-        out = []
-        for item in value:
-            inner = _lines(item, indent + 2)
-            out.append(f"{pad}- {inner[0].lstrip()}")
-            out.extend(inner[1:])
-        return out
-    return [pad + _scalar(value)]
+def _quoted(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """Strings double-quoted, whatever they hold: a query reads back exactly."""
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+
+
+def _mapping(dumper: yaml.SafeDumper, mapping: dict[str, Value]) -> yaml.MappingNode:
+    """Keys plain where YAML allows it (they are identifiers), values as their type dumps them."""
+    node = dumper.represent_dict(mapping)
+    for key, _ in node.value:
+        key.style = None
+    return node
+
+
+_Dumper.add_representer(str, _quoted)
+_Dumper.add_representer(dict, _mapping)
 
 
 def dump(value: Value, header: str = "") -> str:
     """``value`` as a YAML document, after ``header`` (comment lines)."""
-    comments = [f"# {line}".rstrip() for line in header.splitlines()]
-    return "\n".join([*comments, *_lines(value, 0)]) + "\n"
+    comments = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    body = yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 20)
+    return comments + body

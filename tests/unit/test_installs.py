@@ -25,9 +25,10 @@ def pinned() -> dict[str, str]:
 
 def requirements() -> list[Requirement]:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return [
-        Requirement(r) for r in [*project["dependencies"], *project["optional-dependencies"]["dev"]]
-    ]
+    listed = [Requirement(r) for r in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        listed.extend(Requirement(r) for r in extra)
+    return [r for r in listed if canonicalize_name(r.name) != canonicalize_name(project["name"])]
 
 
 def test_every_requirement_is_pinned_within_its_range() -> None:
