@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from collector.alerting.model import Alert, Kind, Status
+from collector.alerting.reporting import Report
 from collector.alerting.store import Notification
-from collector.alerting.tracker import Report
 from collector.lines import escape_string, printable
 from contract import alert_topic
 

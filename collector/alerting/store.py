@@ -38,7 +38,7 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from collector.alerting.model import Alert, AlertKey
-from collector.alerting.tracker import MachineRecord
+from collector.alerting.tracked import MachineRecord
 from collector.errors import StateError
 
 SNAPSHOT = "alerts.json"

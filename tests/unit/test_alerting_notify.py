@@ -11,8 +11,8 @@ from collector.alerting.notify import (
     summary_document,
     webhook_body,
 )
+from collector.alerting.reporting import EnterpriseReport, Report
 from collector.alerting.store import Notification
-from collector.alerting.tracker import EnterpriseReport, Report
 
 T0 = 1_767_225_600_000
 IDLE = Alert("E1", "M1", Kind.IDLE, Status.FIRING, T0, T0 + 600_000, 'no "pairs", x=1 y', 42)

@@ -8,7 +8,7 @@ import pytest
 
 from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.store import LOG, SNAPSHOT, AlertStore, url_key
-from collector.alerting.tracker import MachineRecord
+from collector.alerting.tracked import MachineRecord
 from collector.errors import StateError
 
 T0 = 1_767_225_600_000

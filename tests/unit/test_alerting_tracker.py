@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from collector.alerting.calendar import CalendarFile, Downtime, ParkCalendar, ShiftPattern
 from collector.alerting.model import Alert, Kind, Status
+from collector.alerting.reasons import duration_text
 from collector.alerting.registry import ParkRegistry
-from collector.alerting.tracker import Tracker, TrackerConfig, duration_text
+from collector.alerting.tracker import Tracker, TrackerConfig
 from contract import MachineState
 
 RUN, IDLE, FAULT, MAINT, OFF = (
