@@ -26,15 +26,11 @@ is the only I/O.
 """
 
 import datetime as dt
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Self
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from structlog.typing import FilteringBoundLogger
 
 from collector.alerting.assemble import ConfigFiles, load_files
@@ -44,94 +40,18 @@ from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
 from collector.schema import Schema
 from collector.settings import CollectorSettings
 from collector.sink import InfluxConfig, InfluxSink
-from contract.ids import Identifier
+from contract.registry import Registry, parse_registry
 
-HOURS_PER_YEAR = 8760
 HOUR_MS = 3_600_000
 REFRESH_S = 300.0
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+def parse_capacity(raw: bytes) -> Registry:
+    """The park registry with its capacity figures; ``ValueError`` naming the problem."""
+    return parse_registry(raw)
 
 
-class MachineCapacity(_Model):
-    id: Identifier
-    nominal_pairs_per_hour: float | None = Field(default=None, ge=0)
-    expected_pairs_per_hour: float | None = Field(default=None, ge=0)
-
-
-class EnterpriseCapacity(_Model):
-    id: Identifier
-    machines: tuple[MachineCapacity, ...] = ()
-
-    @property
-    def nominal_pairs_per_hour(self) -> float:
-        return sum(m.nominal_pairs_per_hour or 0.0 for m in self.machines)
-
-    @property
-    def expected_pairs_per_year(self) -> float:
-        return sum(m.expected_pairs_per_hour or 0.0 for m in self.machines) * HOURS_PER_YEAR
-
-
-class ParkCapacity(_Model):
-    """What the registry says about capacity (other registry fields are ignored)."""
-
-    target_pairs_per_year: float | None = Field(default=None, gt=0)
-    """The park's stated annual capacity (3.5 billion pairs for the whole park)."""
-    expected_pairs_per_year: float | None = Field(default=None, ge=0)
-    enterprises: tuple[EnterpriseCapacity, ...]
-
-    @model_validator(mode="after")
-    def _finite(self) -> Self:
-        totals = (
-            self.nominal_pairs_per_hour,
-            self.pairs_per_year,
-            sum(e.expected_pairs_per_year for e in self.enterprises),
-        )
-        if not all(math.isfinite(total) for total in totals):
-            raise ValueError("the capacity figures add up to more than a number can hold")
-        return self
-
-    @property
-    def machines(self) -> int:
-        return sum(len(e.machines) for e in self.enterprises)
-
-    @property
-    def nominal_pairs_per_hour(self) -> float:
-        return sum(e.nominal_pairs_per_hour for e in self.enterprises)
-
-    @property
-    def pairs_per_year(self) -> float:
-        """The stated capacity, or the machines at their nominal rate all year."""
-        if self.target_pairs_per_year is not None:
-            return self.target_pairs_per_year
-        return self.nominal_pairs_per_hour * HOURS_PER_YEAR
-
-    def share(self, enterprise: EnterpriseCapacity) -> float:
-        """The enterprise's share of the park's capacity: its nominal rate over the park's (its
-        machines over the park's when no rate is known)."""
-        park_rate = self.nominal_pairs_per_hour
-        if park_rate > 0:
-            return enterprise.nominal_pairs_per_hour / park_rate
-        machines = self.machines
-        return len(enterprise.machines) / machines if machines else 0.0
-
-
-def parse_capacity(raw: bytes) -> ParkCapacity:
-    """The capacity figures of registry JSON; ``ValueError`` naming the problem."""
-    try:
-        return ParkCapacity.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        raise ValueError(f"{where}: {message}" if where else message) from None
-
-
-def load_capacity(path: Path) -> ParkCapacity:
+def load_capacity(path: Path) -> Registry:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -162,14 +82,14 @@ def _capacity_fields(
 
 
 def capacity_lines(
-    park: ParkCapacity,
+    park: Registry,
     time_ns: int,
     planned_s_per_year: Mapping[str, int] | None = None,
     planned_s_to_date: Mapping[str, int] | None = None,
 ) -> list[str]:
     """The ``capacity`` points: the park's, then one per enterprise.
 
-    An enterprise's ``pairs_per_year`` is its :meth:`~ParkCapacity.share` of the park's, so they
+    An enterprise's ``pairs_per_year`` is its :meth:`~Registry.share` of the park's, so they
     add up to it. The planned machine-seconds of the year, and of it so far (enterprise ->
     seconds, from :func:`planned_per_year`), add those fields, the park's being the sums.
     """
@@ -186,7 +106,11 @@ def capacity_lines(
         return year.get(enterprise, 0), so_far.get(enterprise, 0)
 
     park_fields = _capacity_fields(
-        park.machines, park.nominal_pairs_per_hour, park.pairs_per_year, expected, planned(None)
+        park.machine_count,
+        park.nominal_pairs_per_hour,
+        park.pairs_per_year,
+        expected,
+        planned(None),
     )
     lines = [f"{CAPACITY},scope=park {park_fields},enterprises={len(park.enterprises)}i {time_ns}"]
     for e in park.enterprises:
@@ -210,7 +134,7 @@ def year_bounds(now_ms: int, tz: dt.tzinfo) -> tuple[int, int]:
 
 
 def planned_per_year(
-    park: ParkCapacity,
+    park: Registry,
     calendar_of: Callable[[str], WorkCalendar | None],
     year: tuple[int, int],
 ) -> dict[str, int]:
@@ -246,7 +170,7 @@ def working_ms(calendar: WorkCalendar | None, lo: int, hi: int) -> int:
 
 
 def planned_lines(
-    park: ParkCapacity,
+    park: Registry,
     calendar_of: Callable[[str], WorkCalendar | None],
     since_ms: int,
     until_ms: int,
@@ -274,7 +198,7 @@ class CapacityWriter:
 
     def __init__(
         self,
-        park: ParkCapacity,
+        park: Registry,
         calendar_of: Callable[[str], WorkCalendar | None],
         config: InfluxConfig,
         schema: Schema,

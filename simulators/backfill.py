@@ -36,7 +36,7 @@ from typing import Protocol
 
 import httpx
 
-from collector.capacity import ParkCapacity, capacity_lines
+from collector.capacity import capacity_lines
 from collector.errors import CollectorError, InfluxBusyError, InfluxUnreachableError
 from collector.retry import Retrier
 from collector.rollups import (
@@ -580,9 +580,8 @@ class Backfill:
                 default_schema(influx.database, utc_offset_hours=offset_hours),
             )
         registry = registry_of(self.park)
-        capacity = ParkCapacity.model_validate(registry.model_dump())
         now_ns = (self.end - 1) * 1_000_000_000
-        self._write(LONG_POLICY, "capacity", iter(capacity_lines(capacity, now_ns)))
+        self._write(LONG_POLICY, "capacity", iter(capacity_lines(registry, now_ns)))
         self._write(HOURLY_POLICY, MACHINE_1H, self.simulated_hours())
         self._write(
             FIVE_MIN_POLICY,

@@ -17,8 +17,9 @@ The stop process runs on staffed time only and starts in its stationary distribu
 from collections import defaultdict
 
 from contract import MachineState
+from contract.registry import HOURS_PER_YEAR
 from simulators.machine import Dynamics, MachineParams
-from simulators.params import HOURS_PER_YEAR, ParkParams
+from simulators.params import ParkParams
 from simulators.park import MachineSpec, Park
 from simulators.shifts import ShiftPattern, WorkCalendar, on_fraction
 from simulators.styles import Style

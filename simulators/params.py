@@ -11,9 +11,6 @@ from simulators.machine import DEFAULT_MACHINE, MachineParams
 from simulators.shifts import DEFAULT_CALENDAR, DEFAULT_SHIFTS, CalendarParams, ShiftPattern
 from simulators.styles import DEFAULT_STYLES, Style
 
-HOURS_PER_YEAR = 8760.0
-"""A year of 365 days, the basis of the annual capacity figure."""
-
 DEFAULT_SEED = 1
 """The seed of the default park and run."""
 

@@ -1,82 +1,32 @@
-"""The park registry: which enterprises and machines exist and what each is expected to knit.
+"""The park registry of a simulated park: built from its parameters, written and read.
 
-Written by ``hosiery-sim park --registry PATH``; read by whoever needs to know which machines
-are expected to report (the collector's silence detection, dashboards' targets).
+The file's format is :mod:`contract.registry`'s; written by ``hosiery-sim park --registry PATH``
+for whoever needs to know which machines are expected to report.
 """
 
 from pathlib import Path
-from typing import Annotated
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from contract.ids import Identifier
+from contract.registry import (
+    HOURS_PER_YEAR,
+    VERSION,
+    Registry,
+    RegistryEnterprise,
+    RegistryHoliday,
+    RegistryMachine,
+    RegistryShift,
+    RegistryStyle,
+    parse_registry,
+    registry_json,
+)
 from simulators.calibration import (
     expected_pairs_per_hour,
     machine_pairs_per_hour,
     target_pairs_per_year,
 )
 from simulators.errors import RegistryError
-from simulators.params import HOURS_PER_YEAR
 from simulators.park import Park
 
-REGISTRY_VERSION = 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class RegistryMachine(_Model):
-    id: Identifier
-    style: Identifier
-    nominal_pairs_per_hour: Annotated[float, Field(ge=0)]
-    """Pairs per hour while the machine runs."""
-    expected_pairs_per_hour: Annotated[float, Field(ge=0)]
-    """Pairs per hour averaged over a year (stops, shifts, rest days and holidays)."""
-
-
-class RegistryEnterprise(_Model):
-    id: Identifier
-    college: bool
-    shift: Identifier
-    machines: tuple[RegistryMachine, ...]
-
-
-class RegistryShift(_Model):
-    name: Identifier
-    windows: tuple[tuple[float, float], ...]
-    """Staffed local-time hour ranges [start, end) of a working day."""
-    workdays: tuple[int, ...]
-    """Weekdays worked, 0 = Monday."""
-
-
-class RegistryHoliday(_Model):
-    name: str
-    month: int
-    day: int
-    days: int
-
-
-class RegistryStyle(_Model):
-    name: Identifier
-    seconds_per_sock: float
-    pairs_per_hour: float
-    rpm: float
-
-
-class Registry(_Model):
-    version: int
-    seed: int
-    machines: int
-    utc_offset_hours: float
-    expected_pairs_per_hour: float
-    expected_pairs_per_year: float
-    target_pairs_per_year: float
-    styles: tuple[RegistryStyle, ...]
-    shifts: tuple[RegistryShift, ...]
-    holidays: tuple[RegistryHoliday, ...]
-    enterprises: tuple[RegistryEnterprise, ...]
+__all__ = ["Registry", "read_registry", "registry_of", "write_registry"]
 
 
 def registry_of(park: Park) -> Registry:
@@ -100,7 +50,7 @@ def registry_of(park: Park) -> Registry:
         for e in park.enterprises
     )
     return Registry(
-        version=REGISTRY_VERSION,
+        version=VERSION,
         seed=park.seed,
         machines=len(park.machines),
         utc_offset_hours=params.calendar.utc_offset_hours,
@@ -131,7 +81,7 @@ def registry_of(park: Park) -> Registry:
 def write_registry(path: Path, park: Park) -> Registry:
     registry = registry_of(park)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(orjson.dumps(registry.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+    tmp.write_bytes(registry_json(registry))
     tmp.replace(path)
     return registry
 
@@ -139,11 +89,10 @@ def write_registry(path: Path, park: Park) -> Registry:
 def read_registry(path: Path) -> Registry:
     """Load a registry file, or raise :class:`RegistryError` naming what is wrong."""
     try:
-        return Registry.model_validate_json(path.read_bytes())
+        raw = path.read_bytes()
     except OSError as exc:
         raise RegistryError(f"cannot read park registry {path}: {exc.strerror}") from exc
-    except ValidationError as exc:
-        raise RegistryError(
-            f"{path} is not a park registry: {exc.error_count()} errors, first: "
-            f"{exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc']))}"
-        ) from exc
+    try:
+        return parse_registry(raw)
+    except ValueError as exc:
+        raise RegistryError(f"{path} is not a park registry: {exc}") from None

@@ -3,12 +3,12 @@
 from collections import Counter
 
 from contract import MachineState
+from contract.registry import HOURS_PER_YEAR
 from simulators.calibration import (
     expected_pairs_per_hour,
     staffed_state_shares,
     target_pairs_per_year,
 )
-from simulators.params import HOURS_PER_YEAR
 from simulators.park import Park
 
 

@@ -34,16 +34,15 @@ from types import FrameType
 from typing import Any, TextIO
 
 import httpx
-import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
+from contract.registry import HOURS_PER_YEAR, parse_registry
 from contract.version import version_line
 from stack.probe import CollectorProbe, CollectorStatus
 
 PROG = "hosiery-top"
-HOURS_PER_YEAR = 8760.0
 PARK_PAIRS_PER_MACHINE_HOUR = 3.5e9 / 40_000 / HOURS_PER_YEAR
 """The park's stated capacity (3.5 billion pairs a year) over its 40,000 machines."""
 STATES = ("running", "idle", "fault", "maintenance", "off")
@@ -179,16 +178,16 @@ class Registry:
 def read_registry(path: Path) -> Registry:
     """The machine count and capacity of a park registry (``hosiery-sim park --registry``)."""
     try:
-        document = orjson.loads(path.read_bytes())
-        machines = sum(len(e["machines"]) for e in document["enterprises"])
-        target = document.get("target_pairs_per_year")
-        per_hour = (
-            float(target) / HOURS_PER_YEAR if target else machines * PARK_PAIRS_PER_MACHINE_HOUR
-        )
+        raw = path.read_bytes()
     except OSError as exc:
         raise TopError(f"cannot read the registry {path}: {exc.strerror}") from exc
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    try:
+        park = parse_registry(raw)
+    except ValueError as exc:
         raise TopError(f"{path} is not a park registry ({exc})") from exc
+    machines = park.machine_count
+    target = park.target_pairs_per_year
+    per_hour = target / HOURS_PER_YEAR if target else machines * PARK_PAIRS_PER_MACHINE_HOUR
     return Registry(machines, per_hour)
 
 

@@ -88,7 +88,7 @@ def minimal(**changes: object) -> bytes:
         ),
         (
             minimal(holidays=[{"name": "x", "month": 13, "day": 1}]),
-            "holidays[0]: holiday x: month must be in 1..12",
+            "holidays[0].month: Input should be less than or equal to 12",
         ),
         (minimal(utc_offset_hours=20), "utc_offset_hours: Input should be less than or equal"),
     ],

@@ -8,25 +8,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.alerting.calendar import ShiftPattern, WorkCalendar
-from collector.capacity import (
-    EnterpriseCapacity,
-    MachineCapacity,
-    ParkCapacity,
-    capacity_lines,
-    planned_per_year,
-    year_bounds,
-)
+from collector.capacity import capacity_lines, planned_per_year, year_bounds
+from contract.registry import Registry, RegistryEnterprise, RegistryMachine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 YEAR_2026 = year_bounds(int(dt.datetime(2026, 6, 1, tzinfo=SHANGHAI).timestamp() * 1000), SHANGHAI)
 
 
-def enterprise(name: str, *rates: float) -> EnterpriseCapacity:
+def enterprise(name: str, *rates: float) -> RegistryEnterprise:
     machines = tuple(
-        MachineCapacity(id=f"M{i:03d}", nominal_pairs_per_hour=rate)
+        RegistryMachine(id=f"M{i:03d}", nominal_pairs_per_hour=rate)
         for i, rate in enumerate(rates, 1)
     )
-    return EnterpriseCapacity(id=name, machines=machines)
+    return RegistryEnterprise(id=name, machines=machines)
 
 
 def fields(line: str) -> dict[str, float]:
@@ -35,7 +29,7 @@ def fields(line: str) -> dict[str, float]:
     return {k: float(v.rstrip("i")) for k, v in (f.split("=") for f in field_set.split(","))}
 
 
-PARK = ParkCapacity(
+PARK = Registry(
     target_pairs_per_year=3.5e9,
     enterprises=(enterprise("E0001", 10.0, 10.0, 20.0), enterprise("E0002", 20.0)),
 )
@@ -60,7 +54,7 @@ def test_the_enterprises_share_the_parks_stated_capacity_by_nominal_rate() -> No
 def test_enterprise_capacities_always_sum_to_the_parks(
     rates: list[list[float]], target: float | None
 ) -> None:
-    park = ParkCapacity(
+    park = Registry(
         target_pairs_per_year=target,
         enterprises=tuple(enterprise(f"E{i:04d}", *r) for i, r in enumerate(rates, 1)),
     )

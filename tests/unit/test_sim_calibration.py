@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from contract import MachineState
+from contract.registry import HOURS_PER_YEAR
 from simulators.calibration import (
     expected_pairs_between,
     expected_pairs_per_hour,
@@ -16,7 +17,7 @@ from simulators.calibration import (
     target_pairs_per_year,
 )
 from simulators.machine import Dynamics, MachineModel, MachineParams, StopCause
-from simulators.params import DEFAULT_PARK, HOURS_PER_YEAR
+from simulators.params import DEFAULT_PARK
 from simulators.park import Park, build_park
 from simulators.rng import SplitMix64, derive_seed
 from simulators.shifts import DEFAULT_SHIFTS, ShiftPattern, WorkCalendar, on_fraction

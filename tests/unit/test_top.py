@@ -135,7 +135,8 @@ def test_a_rate_is_never_taken_over_less_than_a_minute() -> None:
 def test_the_capacity_measurement_wins_over_the_registry(tmp_path: Path) -> None:
     capacity = [series(["pairs_per_year", "machines"], [[0, 3.5e9, 40_000]])]
     registry = tmp_path / "registry.json"
-    registry.write_text('{"target_pairs_per_year": 8760000, "enterprises": [{"machines": [{}]}]}')
+    machines = '[{"id": "E1", "machines": [{"id": "M1"}]}]'
+    registry.write_text(f'{{"target_pairs_per_year": 8760000, "enterprises": {machines}}}')
     found = read_registry(registry)
     assert found.pairs_per_hour == pytest.approx(1000.0)
     assert found.machines == 1
