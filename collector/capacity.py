@@ -34,12 +34,12 @@ from pathlib import Path
 from structlog.typing import FilteringBoundLogger
 
 from collector.alerting.assemble import ConfigFiles, load_files
-from collector.alerting.calendar import WorkCalendar, time_zone
 from collector.errors import CollectorError, RegistryError
 from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
 from collector.schema import Schema
 from collector.settings import CollectorSettings
 from collector.sink import InfluxConfig, InfluxSink
+from contract.calendar import WorkCalendar, time_zone
 from contract.registry import Registry, parse_registry
 
 HOUR_MS = 3_600_000

@@ -37,7 +37,7 @@ import httpx
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.alerting.calendar import time_zone
+from contract.calendar import time_zone
 from contract.registry import HOURS_PER_YEAR, parse_registry
 from contract.version import version_line
 from stack.probe import CollectorProbe, CollectorStatus

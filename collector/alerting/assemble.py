@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from structlog.typing import FilteringBoundLogger
 
-from collector.alerting.calendar import CalendarFile, ParkCalendar, load_calendar, time_zone
+from collector.alerting.calendar import CalendarFile, ParkCalendar, load_calendar
 from collector.alerting.observer import AlertingObserver, ObserverOptions, Publish
 from collector.alerting.registry import ParkRegistry, load_registry
 from collector.alerting.store import AlertStore
@@ -24,6 +24,7 @@ from collector.alerting.webhooks import WebhookDispatcher
 from collector.errors import AlertingConfigError
 from collector.metrics import CollectorMetrics
 from collector.settings import CollectorSettings
+from contract.calendar import time_zone
 
 
 def _ms(seconds: float) -> int:

@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.alerting.calendar import Holiday, ShiftPattern
 from collector.errors import RegistryError
 from contract import registry as contract_registry
+from contract.calendar import Holiday, ShiftPattern
 from contract.holidays import StatutoryDays
 
 

@@ -4,9 +4,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collector.alerting.calendar import WorkCalendar
 from collector.alerting.model import Alert, Kind
 from contract import MachineState
+from contract.calendar import WorkCalendar
 
 NEVER = -(2**62)
 """A time before any other: not yet."""

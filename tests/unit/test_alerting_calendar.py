@@ -8,20 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerting.calendar import (
+from collector.alerting.calendar import ParkCalendar, load_calendar, parse_calendar
+from collector.capacity import working_ms
+from collector.errors import CalendarError
+from contract.calendar import (
     Downtime,
     Holiday,
-    ParkCalendar,
     Period,
     ShiftPattern,
     WorkCalendar,
-    load_calendar,
-    parse_calendar,
     parse_window,
     time_zone,
 )
-from collector.capacity import working_ms
-from collector.errors import CalendarError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

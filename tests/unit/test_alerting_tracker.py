@@ -6,12 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerting.calendar import CalendarFile, Downtime, ParkCalendar, ShiftPattern
+from collector.alerting.calendar import CalendarFile, ParkCalendar
 from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.reasons import duration_text
 from collector.alerting.registry import ParkRegistry
 from collector.alerting.tracker import Tracker, TrackerConfig
 from contract import MachineState
+from contract.calendar import Downtime, ShiftPattern
 
 RUN, IDLE, FAULT, MAINT, OFF = (
     MachineState.RUNNING,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.alerting.calendar import ShiftPattern, WorkCalendar
 from collector.capacity import capacity_lines, planned_per_year, year_bounds
+from contract.calendar import ShiftPattern, WorkCalendar
 from contract.registry import Registry, RegistryEnterprise, RegistryMachine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
