@@ -1,40 +1,6 @@
-"""Exact pair accounting from cumulative counters.
+"""Exact pair accounting from cumulative counters: pure, rebuilt after a restart from the journal.
 
-Each reading carries ``pairs_total``: pairs knitted since the machine controller's current boot.
-The collector stores, per reading, ``pairs`` = the pairs knitted since the machine's previous
-reading, so that a plain sum over any window is the true output. The rules:
-
-* Per machine and per boot, readings are ordered by ``seq``. A reading's ``pairs`` is its
-  ``pairs_total`` minus that of the closest earlier reading of the same boot, or its whole
-  ``pairs_total`` when it is the first reading seen of that boot (counters start at 0 at boot).
-* A counter that falls while ``seq`` rises was reset inside the boot (an operator cleared it):
-  the reading's ``pairs`` is its whole ``pairs_total``, as at a boot (Prometheus's counter-reset
-  rule). Such a reading is marked ``counter_reset``.
-  So the pairs of a boot add up to the increase of its counter over the readings seen, resets
-  included, and the pairs of a machine to the sum over its boots: what the counters make
-  observable.
-* A reading already seen (same boot and ``seq``) is a duplicate: it changes nothing.
-* A reading that arrives late, between two readings already seen, takes its share from its
-  successor: the successor's ``pairs`` is recomputed against the late reading (the correction
-  is returned, for the sink to overwrite the stored point). A late reading that lands across a
-  reset moves or reveals it: each of the two readings is compared with its own predecessor, so
-  a reset is marked on the reading right after it, and a reset that only the late reading shows
-  (its counter is above its successor's) is counted then.
-* Each boot keeps a window of its most recent readings. A reading older than the window is "too
-  late": its pairs are already counted by a later reading, so it is acknowledged and not stored.
-* The machine keeps its most recent boots open; older boots are closed, and late readings of a
-  closed boot are too late.
-* Gaps in ``seq`` are readings lost upstream: a reading that skips ``k`` numbers after the
-  newest one of its boot makes ``k`` readings missing, a late reading that lands in a gap fills
-  one, and the first reading of a new boot of a known machine misses the ones before it (from
-  seq 0). The count is kept per enterprise (:meth:`Ledger.missing_readings`). A reading older
-  than the window cannot be told from a duplicate, so a gap older than the window stays.
-* A reading that would count a whole ``pairs_total`` (the first of a new boot, or one after a
-  reset) is implausible when that is more than the machine can have knitted since the reading
-  before it (:class:`PairsLimit`); it is rejected and changes nothing.
-
-Nothing here does I/O or reads a clock: the ledger is a plain value, tested with tables and
-property-based tests, and rebuilt after a restart by replaying the journal of accepted readings.
+``docs/architecture.md`` (Accounting) gives the rules.
 """
 
 from bisect import bisect_left

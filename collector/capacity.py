@@ -1,28 +1,6 @@
-"""Capacity and planned time, from the park registry, for the dashboards to measure against.
+"""Capacity and planned time from the park registry, written for the dashboards to measure against.
 
-Dashboards compare output with capacity and running time with planned time; neither is a
-literal in a query. Both come from the park registry (``--registry``, written by
-``hosiery-sim park --registry``) and the shift calendar, and are stored in InfluxDB:
-
-* measurement ``capacity`` (retention policy ``rollup_long``), written every five minutes by
-  :class:`CapacityWriter` (and once by ``hosiery-sim backfill``): one point with tag
-  ``scope=park`` and one per enterprise (``scope=enterprise``, ``enterprise=...``), fields
-  ``machines``, ``nominal_pairs_per_hour`` (sum of the machines' rates while running),
-  ``pairs_per_year``, ``planned_s_per_year`` and ``planned_s_to_date`` (machine-seconds the
-  shift calendar plans in the current year, and in it up to now) and
-  ``expected_pairs_per_year`` (the registry's calibrated expectation);
-* field ``planned_s`` of ``enterprise_1h``: the machine-seconds the shift calendar plans in
-  that hour (machines x working seconds), for the hour so far and the hour before, rewritten
-  every five minutes by :class:`CapacityWriter`.
-
-The rule that makes the numbers add up (``docs/dashboards.md``): the park's ``pairs_per_year`` is
-its stated capacity (``target_pairs_per_year``; without one, its machines at their nominal rate
-all year), and each enterprise gets the share of it that its machines' nominal rate is of the
-park's. So the enterprises' capacities sum to the park's, and an enterprise's percentage is
-comparable with the park's.
-
-:func:`capacity_lines`, :func:`planned_lines` and :func:`planned_per_year` are pure; the writer
-is the only I/O.
+``docs/architecture.md`` (Capacity) gives the measurements and the rule that makes them add up.
 """
 
 import datetime as dt

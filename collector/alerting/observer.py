@@ -1,19 +1,6 @@
 """The pipeline observer: feeds the tracker, persists and publishes what it decides.
 
-Runs on the pipeline's worker thread (see :class:`collector.pipeline.Observer`). For every
-batch of notifications, in this order:
-
-1. append them to the store's log and fsync (:class:`~collector.alerting.store.AlertStore`);
-2. publish the MQTT messages (:func:`~collector.alerting.notify.mqtt_messages`) and queue them
-   for the webhooks (:class:`~collector.alerting.webhooks.WebhookDispatcher`), neither of which
-   waits;
-3. hand the ``alerts`` lines to the pipeline, which writes them with the current batch.
-
-A crash after step 1 loses no notification: on the next start the notifications logged since
-the last snapshot are published again: their InfluxDB points (identical, so they overwrite
-themselves), the MQTT state of the machines whose messages the broker had not acknowledged
-(PUBACK), and to each webhook the notifications it had not confirmed (same ids). A crash before
-step 1 loses the decision itself; the tracker decides again from the readings that follow.
+``docs/architecture.md`` (The alert observer) gives the order and what a crash loses.
 """
 
 import time

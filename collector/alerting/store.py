@@ -1,27 +1,6 @@
-"""The alerting state on disk, in the collector's state directory.
+"""The alerting state on disk: a log of notifications, a snapshot and the delivery marks.
 
-Three files (the state directory is locked by :class:`collector.journal.Journal`):
-
-``alerts.log``
-    every notification, one JSON line ``{"seq": N, "alert": {...}}``, appended and fsynced
-    *before* the notification is published anywhere;
-``alerts.json``
-    a snapshot: the firing set, the known machines (interval estimate, last state, when last
-    heard), the notifications some webhook has not yet confirmed (the outbox) and the last
-    sequence number. Written to a temporary file, fsynced and renamed over the old one
-    (atomic), after which ``alerts.log`` is emptied;
-``alerts-webhooks.json``
-    per webhook (by a hash of its URL), and for MQTT: the sequence number up to which delivery
-    was confirmed (HTTP 2xx; the broker's PUBACK), written atomically at most once a second
-    while deliveries go on, whenever a webhook's queue runs empty, and on stop.
-
-Recovery (:meth:`AlertStore.open`): the snapshot, then the log lines with a higher sequence
-number applied in order. A torn last line (a crash during a write) is cut off; any other line
-that cannot be read is skipped and counted. The notifications found in the log are the *tail*:
-they were decided after the last snapshot and may not all have reached their outputs before the
-crash, so the caller publishes them again: the InfluxDB points (identical points overwrite
-themselves), the MQTT state of the machines whose notifications the broker had not confirmed,
-and, to each webhook, the notifications above its mark (with the same notification ids).
+``docs/architecture.md`` (The alert state on disk) gives the files and the recovery.
 """
 
 import contextlib

@@ -1,22 +1,6 @@
 """Webhook delivery: one thread and one bounded queue per URL, retries with backoff.
 
-Ingestion never waits for a webhook: :meth:`WebhookDispatcher.submit` only puts the
-notification in each URL's queue, and when a queue is full the notification is dropped for that
-URL, counted (``dropped``) and logged. Each URL's thread POSTs its notifications in order:
-
-* a 2xx answer is a delivery (``delivered``);
-* a timeout, a connection error, 408, 425, 429 or 5xx is retried after 0.5 s, 1 s, 2 s, ...
-  up to ``max_backoff`` (``retried`` counts the failed attempts), until ``give_up`` seconds
-  after the first attempt (``gave_up``);
-* any other answer (400, 404, ...) will not get better by retrying: ``rejected``, logged.
-
-After each notification the URL's mark moves on (``on_done``; ``on_idle`` when the queue runs
-empty, to save the marks), so a restart sends only what was not done yet.
-
-The body is JSON (:func:`collector.alerting.notify.webhook_body`); its ``id``, also sent as the
-``Idempotency-Key`` header, is unique per notification: a receiver that saw an id before can
-ignore the request (a timeout after the receiver had accepted it makes the dispatcher send it
-again).
+``docs/architecture.md`` (Webhooks) gives the retry rules and idempotency.
 """
 
 import queue
