@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from collector.lines import production_line
-from collector.sink import InfluxConfig, InfluxSink, WriteResult, make_client
 from dashboards import macros
 from dashboards.build import ROOT
+from influx.lines import production_line
+from influx.write import InfluxConfig, InfluxSink, WriteResult, make_client
 from simulators.backfill import Backfill, BackfillConfig, describe
 from simulators.park import Park, build_park
 from stack import InfluxServer

@@ -40,11 +40,12 @@ from structlog.typing import FilteringBoundLogger
 from collector.alerting.assemble import ConfigFiles, load_files
 from collector.alerting.calendar import WorkCalendar, time_zone
 from collector.errors import CollectorError, RegistryError
-from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
-from collector.schema import Schema
 from collector.settings import CollectorSettings
-from collector.sink import InfluxConfig, InfluxSink
 from contract.ids import Identifier
+from influx.errors import InfluxError
+from influx.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
+from influx.schema import Schema
+from influx.write import InfluxConfig, InfluxSink
 
 HOURS_PER_YEAR = 8760
 HOUR_MS = 3_600_000
@@ -331,7 +332,7 @@ class CapacityWriter:
             problem = None
             try:
                 written = self.write_once()
-            except CollectorError as exc:
+            except (CollectorError, InfluxError) as exc:
                 problem = str(exc)
             if problem is None:
                 if self.rounds == 0:

@@ -21,17 +21,17 @@ from collector.late import LateHours
 from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
 from collector.rerolling import Reroller
-from collector.schema import default_schema
 from collector.settings import CollectorSettings
-from collector.sink import (
+from collector.source import MqttSource, MqttSourceConfig
+from collector.validate import Limits, Validator
+from influx.schema import default_schema
+from influx.write import (
     InfluxConfig,
     InfluxSink,
     ensure_schema,
     make_client,
     query,
 )
-from collector.source import MqttSource, MqttSourceConfig
-from collector.validate import Limits, Validator
 
 
 def client_id(settings: CollectorSettings) -> str:

@@ -8,16 +8,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from collector.errors import (
-    InfluxAuthError,
-    InfluxBusyError,
-    InfluxUnreachableError,
-    WriteAbortedError,
-)
-from collector.lines import production_line
+from collector.errors import WriteAbortedError
 from collector.retry import Backoff, Failure, Retrier
-from collector.schema import default_schema
-from collector.sink import (
+from influx.errors import InfluxAuthError, InfluxBusyError, InfluxUnreachableError
+from influx.lines import production_line
+from influx.schema import default_schema
+from influx.write import (
     InfluxConfig,
     InfluxSink,
     WriteResult,

@@ -11,7 +11,7 @@ import pytest
 from collector.accounting import Ledger, Verdict
 from collector.errors import StateError
 from collector.journal import JOURNAL, SNAPSHOT, Journal, Record, parse_production
-from collector.lines import gateway_line, pairs_correction_line, production_line, rejected_line
+from influx.lines import gateway_line, pairs_correction_line, production_line, rejected_line
 
 
 @pytest.fixture

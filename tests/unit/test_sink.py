@@ -13,18 +13,18 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from collector.errors import (
+from collector.errors import WriteAbortedError
+from collector.retry import Backoff, Failure, Retrier
+from influx.errors import (
     InfluxAuthError,
     InfluxBusyError,
     InfluxError,
     InfluxQueryError,
     InfluxSchemaError,
     InfluxUnreachableError,
-    WriteAbortedError,
 )
-from collector.retry import Backoff, Failure, Retrier
-from collector.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
-from collector.sink import (
+from influx.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
+from influx.write import (
     InfluxConfig,
     InfluxSink,
     WriteResult,

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from collector.errors import (
+from influx.errors import (
     InfluxAuthError,
     InfluxBusyError,
     InfluxError,
@@ -38,7 +38,7 @@ from collector.errors import (
     InfluxSchemaError,
     InfluxUnreachableError,
 )
-from collector.schema import (
+from influx.schema import (
     RAW,
     ExistingPolicy,
     Name,
