@@ -35,9 +35,10 @@ from admin.settings import AdminSettings, load_settings
 from collector.durations import influx_duration
 from collector.errors import CollectorError
 from contract.version import version_line
+from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
+from influx.provision import ensure_schema
 from influx.schema import default_schema
-from influx.write import InfluxConfig, ensure_schema, make_client
 
 PROG = "hosiery-admin"
 RELOAD = (

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bench._workload import Workload, machine_ids, messages, step
 from contract import SUBSCRIPTION
+from influx.config import InfluxConfig
 from influx.lines import production_line
 from influx.schema import default_schema
-from influx.write import InfluxConfig, InfluxSink
+from influx.write import InfluxSink
 from mqtt.client import ClientOptions, Handler, MqttClient
 from mqtt.protocol import Publish, SessionOptions
 

@@ -35,8 +35,9 @@ import httpx
 
 from dashboards import macros
 from dashboards.build import ROOT
+from influx.config import InfluxConfig, make_client
 from influx.lines import production_line
-from influx.write import InfluxConfig, InfluxSink, WriteResult, make_client
+from influx.write import InfluxSink, WriteResult
 from simulators.backfill import Backfill, BackfillConfig, describe
 from simulators.park import Park, build_park
 from stack import InfluxServer

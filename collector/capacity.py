@@ -42,10 +42,11 @@ from collector.alerting.calendar import WorkCalendar, time_zone
 from collector.errors import CollectorError, RegistryError
 from collector.settings import CollectorSettings
 from contract.ids import Identifier
+from influx.config import InfluxConfig
 from influx.errors import InfluxError
 from influx.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
 from influx.schema import Schema
-from influx.write import InfluxConfig, InfluxSink
+from influx.write import InfluxSink
 
 HOURS_PER_YEAR = 8760
 HOUR_MS = 3_600_000

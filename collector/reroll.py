@@ -21,9 +21,10 @@ from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, Settings
 
 from collector.errors import CollectorError
 from collector.totals import join_negative_times, parse_time
+from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
+from influx.query import query
 from influx.rollups import backfill_statements
-from influx.write import InfluxConfig, make_client, query
 
 PROG = "python -m collector.reroll"
 EXIT_FAILED = 1

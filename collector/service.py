@@ -24,14 +24,11 @@ from collector.rerolling import Reroller
 from collector.settings import CollectorSettings
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
+from influx.config import InfluxConfig, make_client
+from influx.provision import ensure_schema
+from influx.query import query
 from influx.schema import default_schema
-from influx.write import (
-    InfluxConfig,
-    InfluxSink,
-    ensure_schema,
-    make_client,
-    query,
-)
+from influx.write import InfluxSink
 
 
 def client_id(settings: CollectorSettings) -> str:

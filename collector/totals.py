@@ -19,9 +19,10 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError, TimeSpecError
+from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.lines import PRODUCTION
-from influx.write import InfluxConfig, make_client, query
+from influx.query import query
 
 By = Literal["machine", "enterprise", "park"]
 Format = Literal["json", "csv"]

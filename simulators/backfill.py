@@ -40,7 +40,9 @@ from collector.capacity import ParkCapacity, capacity_lines
 from collector.errors import CollectorError
 from collector.retry import Retrier
 from contract import MachineState
+from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxBusyError, InfluxError, InfluxUnreachableError
+from influx.provision import ensure_schema
 from influx.rollups import (
     ENTERPRISE_1D,
     ENTERPRISE_1H,
@@ -52,7 +54,7 @@ from influx.rollups import (
     PARK_5M,
 )
 from influx.schema import default_schema
-from influx.write import InfluxConfig, InfluxSink, WriteResult, ensure_schema, make_client
+from influx.write import InfluxSink, WriteResult
 from simulators.calibration import running_share, staffed_state_shares
 from simulators.errors import ParameterError
 from simulators.machine import Dynamics

@@ -20,7 +20,7 @@ from collector.reroll import reroll
 from collector.service import Collector
 from dashboards import alert_rules
 from dashboards import queries as q
-from influx.write import InfluxConfig, make_client
+from influx.config import InfluxConfig, make_client
 from simulators.backfill import Backfill, BackfillConfig
 from simulators.params import DEFAULT_PARK
 from simulators.park import Park, build_park

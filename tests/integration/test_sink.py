@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from influx.config import InfluxConfig
 from influx.errors import InfluxSchemaError, InfluxUnreachableError
 from influx.lines import (
     gateway_line,
@@ -26,8 +27,10 @@ from influx.lines import (
     rejected_line,
     tag_value,
 )
+from influx.provision import ensure_schema
+from influx.query import query
 from influx.schema import ContinuousQuery, RetentionPolicy, Schema, default_schema
-from influx.write import InfluxConfig, InfluxSink, ensure_schema, query
+from influx.write import InfluxSink
 from stack import InfluxServer
 from stack.process import free_port
 

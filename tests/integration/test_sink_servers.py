@@ -10,16 +10,13 @@ from pydantic import SecretStr
 
 from collector.errors import WriteAbortedError
 from collector.retry import Backoff, Failure, Retrier
+from influx.config import InfluxConfig
 from influx.errors import InfluxAuthError, InfluxBusyError, InfluxUnreachableError
 from influx.lines import production_line
+from influx.provision import ensure_schema
+from influx.query import query
 from influx.schema import default_schema
-from influx.write import (
-    InfluxConfig,
-    InfluxSink,
-    WriteResult,
-    ensure_schema,
-    query,
-)
+from influx.write import InfluxSink, WriteResult
 from stack import InfluxServer
 from stack.process import free_port, wait_until
 

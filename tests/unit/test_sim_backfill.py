@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from influx.config import InfluxConfig
 from influx.rollups import ENTERPRISE_1D, ENTERPRISE_1H, MACHINE_1H, PARK_1H, PARK_5M
-from influx.write import InfluxConfig
 from simulators.backfill import Backfill, BackfillConfig, BackfillSummary, counts
 from simulators.params import DEFAULT_PARK
 from simulators.park import build_park

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from collector.errors import WriteAbortedError
 from collector.retry import Backoff, Failure, Retrier
+from influx.config import InfluxConfig
 from influx.errors import (
     InfluxAuthError,
     InfluxBusyError,
@@ -23,15 +24,10 @@ from influx.errors import (
     InfluxSchemaError,
     InfluxUnreachableError,
 )
+from influx.provision import ensure_schema
+from influx.query import query
 from influx.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
-from influx.write import (
-    InfluxConfig,
-    InfluxSink,
-    WriteResult,
-    dropped_lines,
-    ensure_schema,
-    query,
-)
+from influx.write import InfluxSink, WriteResult, dropped_lines
 
 URL = "http://influx.test:8086"
 NO_CONTENT = httpx.Response(204)

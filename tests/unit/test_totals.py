@@ -9,7 +9,7 @@ import pytest
 
 from collector.errors import TimeSpecError
 from collector.totals import format_time, main, parse_time, run_totals, totals_query
-from influx.write import InfluxConfig
+from influx.config import InfluxConfig
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 URL = "http://influx.test:8086"
