@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from collector.errors import WriteAbortedError
 from collector.retry import Backoff, Failure, Retrier
-from influx.config import InfluxConfig
+from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxAuthError, InfluxBusyError, InfluxUnreachableError
 from influx.lines import production_line
 from influx.provision import ensure_schema
@@ -99,11 +99,9 @@ def test_stop_ends_the_retries_and_the_batch_is_not_written() -> None:
 
 
 def _admin(server: InfluxServer) -> None:
-    response = httpx.post(
-        f"{server.url}/query",
-        data={"q": "CREATE USER admin WITH PASSWORD 'adminpw' WITH ALL PRIVILEGES"},
-    )
-    assert response.status_code == 200, response.text
+    anonymous = InfluxConfig(url=server.url)
+    with make_client(anonymous) as client:
+        query(client, anonymous, "CREATE USER admin WITH PASSWORD 'adminpw' WITH ALL PRIVILEGES")
 
 
 def test_authentication(influx_factory: Callable[..., InfluxServer]) -> None:
