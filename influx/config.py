@@ -29,6 +29,14 @@ def write_url(url: str) -> str:
     return url.rstrip("/") + WRITE_PATH
 
 
+def check_url(value: str) -> str:
+    """``value`` without a trailing ``/``; ``ValueError`` unless it is an http(s) URL."""
+    url = httpx.URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class InfluxConfig(BaseModel):
     """Where and how to reach InfluxDB.
 
@@ -52,10 +60,7 @@ class InfluxConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value.rstrip("/")
+        return check_url(value)
 
     @model_validator(mode="after")
     def _check_auth(self) -> Self:
