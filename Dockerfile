@@ -16,6 +16,7 @@ WORKDIR /opt/hosiery
 COPY pyproject.toml README.md constraints.txt ./
 COPY contract/ contract/
 COPY mqtt/ mqtt/
+COPY influx/ influx/
 COPY collector/ collector/
 COPY simulators/ simulators/
 COPY stack/ stack/

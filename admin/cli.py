@@ -34,9 +34,11 @@ from admin.passwords import (
 from admin.settings import AdminSettings, load_settings
 from collector.durations import influx_duration
 from collector.errors import CollectorError
-from collector.schema import default_schema
-from collector.sink import InfluxConfig, ensure_schema, make_client
 from contract.version import version_line
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError
+from influx.provision import ensure_schema
+from influx.schema import default_schema
 
 PROG = "hosiery-admin"
 RELOAD = (
@@ -245,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "remove-gateway":
             return _remove_gateway(settings, args.enterprise)
         return _influx_schema(settings)
-    except (AdminError, CollectorError) as exc:
+    except (AdminError, CollectorError, InfluxError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
 

@@ -29,6 +29,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract import SUBSCRIPTION
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError, InfluxUnreachableError
+from influx.query import query, series
 from stack import InfluxServer, MosquittoServer
 from stack.process import free_port, log_tail
 
@@ -391,15 +394,13 @@ class Stored(NamedTuple):
 
 
 def _query(influx: InfluxServer, database: str, q: str) -> list[dict[str, Any]]:
-    resp = httpx.post(f"{influx.url}/query", params={"db": database}, data={"q": q}, timeout=120.0)
-    resp.raise_for_status()
-    result = resp.json()["results"][0]
-    if "error" in result:
-        if "database not found" in str(result["error"]):
-            return []
-        raise BenchError(f"InfluxDB query failed: {result['error']}: {q}")
-    series: list[dict[str, Any]] = result.get("series", [])
-    return series
+    """The series of ``q`` (none while the database does not exist yet)."""
+    config = InfluxConfig(url=influx.url, timeout=120.0)
+    try:
+        with make_client(config) as client:
+            return series(client, config, q, database=database, missing_ok=True)
+    except InfluxError as exc:
+        raise BenchError(f"InfluxDB query failed: {exc}") from exc
 
 
 def stored(influx: InfluxServer, database: str) -> Stored:
@@ -412,7 +413,9 @@ def stored(influx: InfluxServer, database: str) -> Stored:
 
 def drop_database(influx: InfluxServer, database: str) -> None:
     """Free the round's database; a slow drop (InfluxDB busy compacting) only costs disk."""
+    config = InfluxConfig(url=influx.url, timeout=300.0)
     try:
-        httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{database}"'}, timeout=300.0)
-    except httpx.TimeoutException:
-        print(f"  (dropping database {database} timed out; left in place)", file=sys.stderr)
+        with make_client(config) as client:
+            query(client, config, f'DROP DATABASE "{database}"')
+    except InfluxUnreachableError as exc:
+        print(f"  (dropping database {database} failed: {exc}; left in place)", file=sys.stderr)

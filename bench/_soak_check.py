@@ -12,23 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
+
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError
+from influx.query import series as first_series
 
 Key = tuple[str, ...]
 
 
 def query(url: str, db: str, q: str) -> list[dict[str, Any]]:
     """The series of ``q``'s first statement (empty when there are none)."""
-    response = httpx.post(
-        f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": q}, timeout=120
-    )
-    response.raise_for_status()
-    result = response.json()["results"][0]
-    if "error" in result:
-        raise RuntimeError(f"InfluxDB query failed: {result['error']}: {q}")
-    series: list[dict[str, Any]] = result.get("series", [])
-    return series
+    config = InfluxConfig(url=url, timeout=120)
+    with make_client(config) as client:
+        return first_series(client, config, q, database=db)
 
 
 def sums(
@@ -74,7 +71,7 @@ def wait_caught_up(
     while True:
         try:
             stored = total_pairs(url, db)
-        except (httpx.HTTPError, RuntimeError):
+        except InfluxError:
             stored = -1
         now = time.monotonic()
         if stored == expected:

@@ -25,10 +25,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench._workload import Workload, machine_ids, messages, step
-from collector.lines import production_line
-from collector.schema import default_schema
-from collector.sink import InfluxConfig, InfluxSink
 from contract import SUBSCRIPTION
+from influx.config import InfluxConfig
+from influx.lines import production_line
+from influx.schema import default_schema
+from influx.write import InfluxSink
 from mqtt.client import ClientOptions, Handler, MqttClient
 from mqtt.protocol import Publish, SessionOptions
 
@@ -348,7 +349,7 @@ def count_mqtt5(config: CountConfig) -> None:
 def write(config: WriteConfig) -> None:
     """The write ceiling: the workload's production points, in the collector's batches.
 
-    The lines are those the collector writes for these readings (``collector.lines``), built
+    The lines are those the collector writes for these readings (``influx.lines``), built
     before the clock starts; one thread writes them batch after batch with the collector's sink
     (gzip, retries), as the collector's writer does.
     """

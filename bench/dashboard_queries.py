@@ -33,10 +33,12 @@ from typing import Any
 
 import httpx
 
-from collector.lines import production_line
-from collector.sink import InfluxConfig, InfluxSink, WriteResult, make_client
 from dashboards import macros
 from dashboards.build import ROOT
+from influx.config import InfluxConfig, make_client
+from influx.lines import production_line
+from influx.query import query
+from influx.write import InfluxSink, WriteResult
 from simulators.backfill import Backfill, BackfillConfig, describe
 from simulators.park import Park, build_park
 from stack import InfluxServer
@@ -49,14 +51,13 @@ STATES = ("running",) * 16 + ("idle", "idle", "fault", "off")
 """A machine's state now, by its index: 80 % running, 10 % idle, 5 % fault, 5 % off."""
 
 
-def timed(client: httpx.Client, url: str, db: str, statement: str, runs: int) -> list[float]:
+def timed(client: httpx.Client, config: InfluxConfig, statement: str, runs: int) -> list[float]:
+    """Seconds of each of ``runs`` runs of ``statement``, its answer read and checked."""
     samples = []
     for _ in range(runs):
         began = time.perf_counter()
-        resp = client.post(f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": statement})
+        query(client, config, statement, database=config.database)
         samples.append(time.perf_counter() - began)
-        result = resp.json()["results"][0]
-        assert "error" not in result, f"{result['error']}: {statement}"
     return samples
 
 
@@ -142,8 +143,9 @@ def measure(args: argparse.Namespace, url: str, report: dict[str, Any]) -> None:
     grafana = Grafana(url, args.db, dashboard, now)
     report["load"] = uptime()
     rows: list[dict[str, Any]] = []
-    with httpx.Client(timeout=300) as client:
-        floor = statistics.median(timed(client, url, args.db, "SHOW DATABASES", args.runs))
+    influx = InfluxConfig(url=url, database=args.db, timeout=300)
+    with make_client(influx) as client:
+        floor = statistics.median(timed(client, influx, "SHOW DATABASES", args.runs))
         items: list[tuple[str, str, str]] = [
             (f"variable ${v['name']}", "-", grafana.expand(v["query"], None, None))
             for v in macros.variables(dashboard)
@@ -154,7 +156,7 @@ def measure(args: argparse.Namespace, url: str, report: dict[str, Any]) -> None:
             statement = grafana.expand(item.query, item.time_from, item.interval)
             items.append((f"{item.title} ({item.ref_id})", span, statement))
         for title, span, statement in items:
-            samples = timed(client, url, args.db, statement, args.runs)
+            samples = timed(client, influx, statement, args.runs)
             median = statistics.median(samples)
             rows.append(
                 {

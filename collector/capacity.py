@@ -13,12 +13,14 @@ from structlog.typing import FilteringBoundLogger
 
 from collector.alerting.assemble import ConfigFiles, load_files
 from collector.errors import CollectorError, RegistryError
-from collector.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
-from collector.schema import Schema
 from collector.settings import CollectorSettings
-from collector.sink import InfluxConfig, InfluxSink
 from contract.calendar import WorkCalendar, time_zone
 from contract.registry import Registry, parse_registry
+from influx.config import InfluxConfig
+from influx.errors import InfluxError
+from influx.rollups import CAPACITY, ENTERPRISE_1H, LONG_POLICY
+from influx.schema import Schema
+from influx.write import InfluxSink
 
 HOUR_MS = 3_600_000
 REFRESH_S = 300.0
@@ -233,7 +235,7 @@ class CapacityWriter:
             problem = None
             try:
                 written = self.write_once()
-            except CollectorError as exc:
+            except (CollectorError, InfluxError) as exc:
                 problem = str(exc)
             if problem is None:
                 if self.rounds == 0:

@@ -15,6 +15,7 @@ from collector.logs import configure_logging
 from collector.service import Collector
 from collector.settings import CollectorSettings
 from contract.version import version_line
+from influx.errors import InfluxError
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -52,7 +53,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         try:
             collector.start()
-        except CollectorError as exc:
+        except (CollectorError, InfluxError) as exc:
             return _fail(str(exc))
         while not stop.wait(0.5):
             pipeline = collector.pipeline

@@ -1,21 +1,15 @@
 """Exceptions of the :mod:`collector` package.
 
 Every message is one line an operator can act on; the command line prints it without a
-traceback.
+traceback. InfluxDB's errors are those of :mod:`influx.errors`: the collector's programs print
+them the same way, and its pipeline retries them as it retries its own.
 
 CollectorError
  +-- StateError                   the state directory (journal, snapshot) cannot be used
  +-- TimeSpecError                a time given on the command line is not a time
- +-- InfluxError                  InfluxDB refused a request or answered something unexpected
-      +-- InfluxUnreachableError  no connection to InfluxDB, or no answer in time
-      +-- InfluxBusyError         InfluxDB answered 5xx or 429: worth trying again later
-      +-- InfluxAuthError         credentials wrong or missing, or lacking a privilege (401, 403)
-      +-- InfluxSchemaError       database or retention policy missing and not creatable,
-      |                           or a schema statement failed
-      +-- InfluxQueryError        a query was refused or returned an error
-      +-- WriteAbortedError       stop was requested while a write was being retried
-                                  (collector.retry); the batch is not durably written and
-                                  must not be acknowledged
+ +-- WriteAbortedError            stop was requested while a write was being retried
+ |                                (collector.retry); the batch is not durably written and
+ |                                must not be acknowledged
  +-- MqttError                    the MQTT broker cannot be used (raised at start-up only;
       |                           later connection losses are handled by reconnecting)
       +-- MqttUnavailableError    no connection to the broker, or no answer in time
@@ -40,35 +34,7 @@ class TimeSpecError(CollectorError, ValueError):
     """A time on the command line is not RFC 3339, ``now``, ``now-1h``, ``-24h`` or epoch ms."""
 
 
-class InfluxError(CollectorError):
-    """InfluxDB refused a request or answered something unexpected."""
-
-
-class InfluxUnreachableError(InfluxError):
-    """No connection to InfluxDB, or no answer within the timeout."""
-
-
-class InfluxBusyError(InfluxError):
-    """InfluxDB answered 5xx or 429; ``retry_after`` is its ``Retry-After`` in seconds, if any."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class InfluxAuthError(InfluxError):
-    """InfluxDB rejected the credentials, or the user lacks a privilege (HTTP 401 or 403)."""
-
-
-class InfluxSchemaError(InfluxError):
-    """The database or retention policy is missing and could not be created, or altered."""
-
-
-class InfluxQueryError(InfluxError):
-    """A query was refused or one of its statements returned an error."""
-
-
-class WriteAbortedError(InfluxError):
+class WriteAbortedError(CollectorError):
     """Stop was requested while a write was being retried: the batch must not be acknowledged."""
 
 

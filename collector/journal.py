@@ -25,51 +25,17 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
 import orjson
 
 from collector.accounting import Ledger
 from collector.errors import StateError
+from influx.lines import parse_production
 
 SNAPSHOT = "ledger.json"
 JOURNAL = "journal.log"
 LOCK = "lock"
-
-
-class Record(NamedTuple):
-    """An accepted reading, as much of it as the ledger needs."""
-
-    enterprise: str
-    machine: str
-    boot: str
-    seq: int
-    ts: int
-    pairs_total: int
-
-
-def parse_production(line: bytes) -> Record | None:
-    """The reading in a ``production`` line written by the collector; None for other lines.
-
-    Raises ``ValueError`` for a ``production`` line that is not of the collector's own shape.
-    """
-    if not line.startswith(b"production,"):
-        return None
-    series, fields, time_ns = line.split(b" ")
-    tags = dict(tag.split(b"=", 1) for tag in series.split(b",")[1:])
-    values = dict(field.split(b"=", 1) for field in fields.split(b","))
-    total = values.get(b"pairs_total")
-    if total is None:
-        return None  # a correction of an earlier point's ``pairs``
-    seq = int(values[b"seq"][:-1])
-    return Record(
-        tags[b"enterprise"].decode(),
-        tags[b"machine"].decode(),
-        values[b"boot"][1:-1].decode(),
-        seq,
-        (int(time_ns) - seq % 1_000_000) // 1_000_000,
-        int(total[:-1]),
-    )
 
 
 class Journal:

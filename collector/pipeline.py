@@ -33,7 +33,14 @@ from collector.errors import CollectorError, WriteAbortedError
 from collector.health import INFLUX_STEP, JOURNAL_STEP
 from collector.journal import Journal
 from collector.late import HOUR_MS, LATE_MS, LateHours, late_hours
-from collector.lines import (
+from collector.logs import RateLimit
+from collector.metrics import CollectorMetrics
+from collector.retry import Backoff, Failure, Retrier
+from collector.source import Delivery
+from collector.validate import Reading, Reason, Rejection, Status, Validator
+from contract import REJECTED_TOPIC, CounterReading
+from influx.errors import InfluxError
+from influx.lines import (
     encode_payload,
     gateway_line,
     pairs_correction_line,
@@ -42,12 +49,6 @@ from collector.lines import (
     production_time_ns,
     rejected_line,
 )
-from collector.logs import RateLimit
-from collector.metrics import CollectorMetrics
-from collector.retry import Backoff, Failure, Retrier
-from collector.source import Delivery
-from collector.validate import Reading, Reason, Rejection, Status, Validator
-from contract import REJECTED_TOPIC, CounterReading
 
 
 class Source(Protocol):
@@ -170,7 +171,7 @@ class Pipeline:
         self._stopping = threading.Event()
         self._abandon = abandon or threading.Event()
         self._retrier = Retrier(
-            retry_on=(CollectorError, OSError),
+            retry_on=(CollectorError, InfluxError, OSError),
             backoff=backoff,
             abandon=self._abandon,
             on_failure=self._on_write_failure,

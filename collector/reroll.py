@@ -4,7 +4,7 @@ Continuous queries recompute only the last ``RESAMPLE FOR`` of their interval (1
 the 5-minute series, 2 hours for the hourly ones, 2 days for the daily one). Readings stored
 later than that, for instance when a gateway delivers hours of buffered readings or the
 collector catches up after an outage, reach ``raw`` but not the rollups. This command runs the
-continuous queries' own ``SELECT ... INTO`` statements (:mod:`collector.rollups`) over the window,
+continuous queries' own ``SELECT ... INTO`` statements (:mod:`influx.rollups`) over the window,
 level by level, widened to whole park-local days. It is idempotent: a rollup point written again
 overwrites itself. ``--print`` prints the statements instead (for the ``influx`` shell).
 
@@ -20,9 +20,11 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError
-from collector.rollups import backfill_statements
-from collector.sink import InfluxConfig, make_client, query
 from collector.totals import join_negative_times, parse_time
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError
+from influx.query import query
+from influx.rollups import backfill_statements
 
 PROG = "python -m collector.reroll"
 EXIT_FAILED = 1
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None, *, client: httpx.Client | None = Non
     http = make_client(config) if client is None else client
     try:
         done = reroll(http, config, since_ns, until_ns, s.utc_offset_hours)
-    except CollectorError as exc:
+    except (CollectorError, InfluxError) as exc:
         err.write(f"{PROG}: {exc}\n")
         return EXIT_FAILED
     finally:

@@ -3,7 +3,7 @@
 Every ``interval`` seconds it takes the hours owed that are due
 (:class:`~collector.late.LateHours`), at most ``hours_per_minute`` in any minute, and runs the
 continuous queries' own statements over them, level by level
-(:func:`~collector.rollups.hour_statements`: the statements ``python -m collector.reroll``
+(:func:`~influx.rollups.hour_statements`: the statements ``python -m collector.reroll``
 runs, over whole hours instead of whole days). Rewriting a rollup point is idempotent, so an
 hour rolled up twice is no harm. A failed statement leaves its hours owed; they are tried again
 on the next pass. Ingestion never waits for it.
@@ -20,7 +20,8 @@ from structlog.typing import FilteringBoundLogger
 from collector.errors import CollectorError
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics
-from collector.rollups import hour_statements
+from influx.errors import InfluxError
+from influx.rollups import hour_statements
 
 HOURS_PER_MINUTE = 12
 """Default bound of the work: hours rolled up again per minute (each about a dozen statements)."""
@@ -98,7 +99,7 @@ class Reroller:
                         self.hours.failed(taken)
                         return
                     self.run(statement)
-        except CollectorError as exc:
+        except (CollectorError, InfluxError) as exc:
             self.hours.failed(taken)
             self.metrics.reroll_failures.inc()
             self.log.warning("rolling late hours up again failed; will retry", error=str(exc))

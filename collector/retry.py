@@ -1,6 +1,6 @@
 """The one retry policy of durable writes: capped, jittered exponential backoff until success.
 
-The writers (:class:`~collector.sink.InfluxSink`, the journal) make one attempt and raise; the
+The writers (:class:`~influx.write.InfluxSink`, the journal) make one attempt and raise; the
 pipeline runs them through a :class:`Retrier`, as Telegraf's running output retries its outputs.
 """
 

@@ -21,17 +21,14 @@ from collector.late import LateHours
 from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.pipeline import Observer, Pipeline
 from collector.rerolling import Reroller
-from collector.schema import default_schema
 from collector.settings import CollectorSettings
-from collector.sink import (
-    InfluxConfig,
-    InfluxSink,
-    ensure_schema,
-    make_client,
-    query,
-)
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
+from influx.config import InfluxConfig, make_client
+from influx.provision import ensure_schema
+from influx.query import query
+from influx.schema import default_schema
+from influx.write import InfluxSink
 
 
 def client_id(settings: CollectorSettings) -> str:

@@ -19,8 +19,10 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError, TimeSpecError
-from collector.lines import PRODUCTION
-from collector.sink import InfluxConfig, make_client, query
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError
+from influx.lines import PRODUCTION
+from influx.query import query
 
 By = Literal["machine", "enterprise", "park"]
 Format = Literal["json", "csv"]
@@ -167,7 +169,7 @@ def run_totals(
     http = make_client(config) if client is None else client
     try:
         rows = fetch_totals(http, config, since_ms, until_ms, by)
-    except CollectorError as exc:
+    except (CollectorError, InfluxError) as exc:
         err.write(f"hosiery-collector totals: {exc}\n")
         return EXIT_FAILED
     finally:

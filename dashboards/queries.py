@@ -1,7 +1,7 @@
 # ruff: noqa: S608 - every query is built from this package's constants and Grafana macros, never from input
 """The InfluxQL of every panel, variable and alert rule.
 
-Every query reads the coarsest series that answers it (``collector.rollups``): park totals from
+Every query reads the coarsest series that answers it (``influx.rollups``): park totals from
 ``park_1h``, the last hour's rate from ``park_5m``/``machine_5m``, enterprise tables from
 ``enterprise_1d``, machines now by state from the per-enterprise counts in ``reporting`` (written
 by the collector's alerting), one machine's "now" from its last reading in ``raw`` (5 minutes),
@@ -12,7 +12,7 @@ Grafana replaces ``$timeFilter``, ``$__interval``, ``$__interval_ms``, ``$__rang
 template variables (``$enterprise``, ``$capacity``...) before InfluxDB sees the text.
 """
 
-from collector.rollups import (
+from influx.rollups import (
     CAPACITY,
     ENTERPRISE_1D,
     ENTERPRISE_1H,

@@ -2,7 +2,7 @@
 
 A live run fills the dashboards from now on; a new user also wants to see a year to date. A year
 of raw readings of the full park (126 billion points) or even of per-machine hours (350 million)
-is far too much to write, so the backfill writes the rollup series of ``collector.rollups``
+is far too much to write, so the backfill writes the rollup series of ``influx.rollups``
 directly, in two parts:
 
 * the last ``machine_hours`` hours (24 by default): every machine is simulated with the
@@ -37,9 +37,13 @@ from typing import Protocol
 import httpx
 
 from collector.capacity import capacity_lines
-from collector.errors import CollectorError, InfluxBusyError, InfluxUnreachableError
+from collector.errors import CollectorError
 from collector.retry import Retrier
-from collector.rollups import (
+from contract import MachineState
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxBusyError, InfluxError, InfluxUnreachableError
+from influx.provision import ensure_schema
+from influx.rollups import (
     ENTERPRISE_1D,
     ENTERPRISE_1H,
     FIVE_MIN_POLICY,
@@ -49,9 +53,8 @@ from collector.rollups import (
     PARK_1H,
     PARK_5M,
 )
-from collector.schema import default_schema
-from collector.sink import InfluxConfig, InfluxSink, WriteResult, ensure_schema, make_client
-from contract import MachineState
+from influx.schema import default_schema
+from influx.write import InfluxSink, WriteResult
 from simulators.calibration import running_share, staffed_state_shares
 from simulators.errors import ParameterError
 from simulators.machine import Dynamics
@@ -646,7 +649,7 @@ def run_backfill(
     """``hosiery-sim backfill``: 0 when written, 1 when InfluxDB failed (one line said)."""
     try:
         summary = Backfill(config, progress=progress, transport=transport).run()
-    except CollectorError as exc:
+    except (CollectorError, InfluxError) as exc:
         say(f"backfill failed: {exc}")
         return 1
     say(describe(summary))

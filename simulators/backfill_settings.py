@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.sink import InfluxConfig
+from influx.config import InfluxConfig
 from simulators.errors import ParameterError
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
 from simulators.sizes import machines_for_scale

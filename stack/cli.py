@@ -31,6 +31,7 @@ import httpx
 from pydantic import ValidationError
 
 from contract.version import version_line
+from influx.config import query_url
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
 from stack.errors import ServerError
 from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
@@ -267,7 +268,7 @@ class Stack:
                 f"--influx-url {self.influx.url} --since -1h --until now --by park"
             ),
             (
-                f"  raw readings     curl -G {self.influx.url}/query --data-urlencode db={db} "
+                f"  raw readings     curl -G {query_url(self.influx.url)} --data-urlencode db={db} "
                 f"--data-urlencode 'q={RECENT_PAIRS}'"
             ),
         ]

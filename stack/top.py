@@ -31,15 +31,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Annotated, Any, TextIO
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.calendar import time_zone
 from contract.registry import HOURS_PER_YEAR, parse_registry
 from contract.version import version_line
+from influx.config import InfluxConfig, check_url, make_client
+from influx.errors import InfluxError
+from influx.query import query
 from stack.probe import CollectorProbe, CollectorStatus
 
 PROG = "hosiery-top"
@@ -75,7 +78,7 @@ class TopError(Exception):
 class TopSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOSIERY_TOP_", frozen=True, extra="forbid")
 
-    influx_url: str = "http://127.0.0.1:8086"
+    influx_url: Annotated[str, AfterValidator(check_url)] = "http://127.0.0.1:8086"
     influx_db: str = "hosiery"
     influx_username: str | None = None
     influx_password: SecretStr | None = None
@@ -192,44 +195,37 @@ def read_registry(path: Path) -> Registry:
 
 
 class Influx:
-    """InfluxQL queries over HTTP (``transport`` replaces the network in tests)."""
+    """InfluxQL queries of ``settings``' database (``transport`` replaces the network in tests)."""
 
     def __init__(self, settings: TopSettings, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
-        auth = None
-        if settings.influx_username is not None:
-            password = settings.influx_password
-            auth = (
-                settings.influx_username,
-                "" if password is None else password.get_secret_value(),
-            )
-        self.client = httpx.Client(
-            base_url=settings.influx_url, auth=auth, timeout=30, transport=transport
+        self.config = InfluxConfig(
+            url=settings.influx_url,
+            username=settings.influx_username,
+            password=None if settings.influx_username is None else settings.influx_password,
+            timeout=30,
         )
+        self.client = make_client(self.config, transport)
 
     def close(self) -> None:
         self.client.close()
 
     def query(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """The series of each statement."""
+        """The series of each statement.
+
+        A database or retention policy not set up yet holds nothing to show: no series.
+        """
         try:
-            response = self.client.post(
-                "/query",
-                data={"db": self.settings.influx_db, "q": ";".join(statements), "epoch": "ms"},
+            results = query(
+                self.client,
+                self.config,
+                ";".join(statements),
+                database=self.settings.influx_db,
+                missing_ok=True,
             )
-        except httpx.HTTPError as exc:
-            raise TopError(f"cannot reach InfluxDB at {self.settings.influx_url}: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise TopError(f"InfluxDB at {self.settings.influx_url} refused the credentials")
-        if response.status_code != 200:
-            raise TopError(f"InfluxDB answered HTTP {response.status_code}: {response.text[:200]}")
-        out: list[list[dict[str, Any]]] = []
-        for result in response.json().get("results", []):
-            # A database or retention policy not set up yet holds nothing to show.
-            if "error" in result and "not found" not in result["error"]:
-                raise TopError(f"InfluxDB: {result['error']}")
-            out.append(result.get("series", []))
-        return out
+        except InfluxError as exc:
+            raise TopError(str(exc)) from exc
+        return [result.get("series", []) for result in results]
 
 
 def _rows(series: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, Any]]]:

@@ -23,8 +23,8 @@ import orjson
 from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.reporting import Report
 from collector.alerting.store import Notification
-from collector.lines import escape_string, printable
 from contract import alert_topic
+from influx.lines import escape_string, printable
 
 ALERTS = "alerts"
 REPORTING = "reporting"

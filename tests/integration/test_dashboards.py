@@ -18,9 +18,9 @@ import pytest
 
 from collector.reroll import reroll
 from collector.service import Collector
-from collector.sink import InfluxConfig, make_client
 from dashboards import alert_rules
 from dashboards import queries as q
+from influx.config import InfluxConfig, make_client
 from simulators.backfill import Backfill, BackfillConfig
 from simulators.params import DEFAULT_PARK
 from simulators.park import Park, build_park

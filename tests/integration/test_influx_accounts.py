@@ -7,10 +7,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-import httpx
 import pytest
+from pydantic import SecretStr
 
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxAuthError
+from influx.query import query
+from influx.write import InfluxSink, WriteResult
 from stack import InfluxServer
 
 pytestmark = pytest.mark.integration
@@ -20,18 +25,23 @@ WRITER = ("hosiery-collector", "write-pw")
 READER = ("grafana", "read-pw")
 
 
+def config(url: str, auth: tuple[str, str] | None) -> InfluxConfig:
+    if auth is None:
+        return InfluxConfig(url=url, timeout=30)
+    return InfluxConfig(url=url, username=auth[0], password=SecretStr(auth[1]), timeout=30)
+
+
 def q(
     url: str, statement: str, auth: tuple[str, str] | None, db: str = "hosiery"
-) -> httpx.Response:
-    return httpx.post(
-        f"{url}/query", params={"db": db}, data={"q": statement}, auth=auth, timeout=30
-    )
+) -> list[dict[str, Any]]:
+    influx = config(url, auth)
+    with make_client(influx) as client:
+        return query(client, influx, statement, database=db)
 
 
-def write(url: str, auth: tuple[str, str], line: str) -> httpx.Response:
-    return httpx.post(
-        f"{url}/write", params={"db": "hosiery", "precision": "ms"}, content=line, auth=auth
-    )
+def write(url: str, auth: tuple[str, str], line: str) -> WriteResult:
+    with InfluxSink(config(url, auth), create_schema=False) as sink:
+        return sink.write([line])
 
 
 def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
@@ -40,8 +50,7 @@ def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
     server = influx_factory(auth=True)
     url = server.url
     # What the influxdb:1.8 image does on its first start with the INFLUXDB_* variables.
-    first = q(url, f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES", None)
-    assert first.status_code == 200
+    q(url, f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES", None)
     for statement in (
         "CREATE DATABASE hosiery",
         f"CREATE USER \"{WRITER[0]}\" WITH PASSWORD '{WRITER[1]}'",
@@ -49,7 +58,7 @@ def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
         f"CREATE USER {READER[0]} WITH PASSWORD '{READER[1]}'",
         f"GRANT READ ON hosiery TO {READER[0]}",
     ):
-        assert "error" not in q(url, statement, ADMIN).json()["results"][0], statement
+        q(url, statement, ADMIN)  # raises InfluxQueryError when refused
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSIERY_")}
     env["HOSIERY_ADMIN_INFLUX_PASSWORD"] = ADMIN[1]
@@ -67,8 +76,8 @@ def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
         env=env, check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert "CREATE RETENTION POLICY" in done.stdout
-    policies = q(url, "SHOW RETENTION POLICIES ON hosiery", ADMIN).json()
-    rows = {r[0]: r for r in policies["results"][0]["series"][0]["values"]}
+    policies = q(url, "SHOW RETENTION POLICIES ON hosiery", ADMIN)
+    rows = {r[0]: r for r in policies[0]["series"][0]["values"]}
     assert rows["raw"][1] == "336h0m0s"
     assert rows["raw"][-1] is True  # the default policy
     again = subprocess.run(
@@ -77,16 +86,16 @@ def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
     )  # fmt: skip
     assert "0 change(s)" in again.stdout
 
-    now_ms = time.time_ns() // 1_000_000
-    line = f'production,enterprise=E0001,machine=M001 pairs=3i,state="running" {now_ms}'
-    assert write(url, WRITER, line).status_code == 204
-    assert write(url, READER, line).status_code == 403
-    refused = q(url, 'SELECT * FROM "production"', WRITER)
-    assert refused.status_code == 403
-    assert "not authorized" in refused.json()["error"]
-    rows = q(url, 'SELECT sum("pairs") FROM "production"', READER).json()["results"][0]
+    line = f'production,enterprise=E0001,machine=M001 pairs=3i,state="running" {time.time_ns()}'
+    assert write(url, WRITER, line).written == 1
+    with pytest.raises(InfluxAuthError, match=r"refused user 'grafana' \(HTTP 403\)"):
+        write(url, READER, line)
+    with pytest.raises(InfluxAuthError, match=r"\(HTTP 403\): .*not authorized"):
+        q(url, 'SELECT * FROM "production"', WRITER)
+    rows = q(url, 'SELECT sum("pairs") FROM "production"', READER)[0]
     assert rows["series"][0]["values"][0][1] == 3
-    assert q(url, "SHOW DATABASES", None).status_code == 401
+    with pytest.raises(InfluxAuthError, match=r"refused anonymous access \(HTTP 401\)"):
+        q(url, "SHOW DATABASES", None)
 
     top = [sys.executable, "-m", "stack.top", "--once", "--influx-url", url]
     frame = subprocess.run(
@@ -102,4 +111,4 @@ def test_the_admin_sets_up_the_schema_the_writer_writes_the_reader_reads(
         check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert wrong.returncode == 1
-    assert "refused the credentials" in wrong.stderr
+    assert "refused user 'grafana' (HTTP 401)" in wrong.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector import rollups as r
+from influx import rollups as r
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.collector import metric, running_collector, settings_for

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.errors import InfluxSchemaError, InfluxUnreachableError
-from collector.lines import (
+from influx.config import InfluxConfig
+from influx.errors import InfluxSchemaError, InfluxUnreachableError
+from influx.lines import (
     gateway_line,
     pairs_correction_line,
     printable,
@@ -26,8 +27,10 @@ from collector.lines import (
     rejected_line,
     tag_value,
 )
-from collector.schema import ContinuousQuery, RetentionPolicy, Schema, default_schema
-from collector.sink import InfluxConfig, InfluxSink, ensure_schema, query
+from influx.provision import ensure_schema
+from influx.query import query
+from influx.schema import ContinuousQuery, RetentionPolicy, Schema, default_schema
+from influx.write import InfluxSink
 from stack import InfluxServer
 from stack.process import free_port
 

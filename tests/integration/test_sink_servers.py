@@ -8,22 +8,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from collector.errors import (
-    InfluxAuthError,
-    InfluxBusyError,
-    InfluxUnreachableError,
-    WriteAbortedError,
-)
-from collector.lines import production_line
+from collector.errors import WriteAbortedError
 from collector.retry import Backoff, Failure, Retrier
-from collector.schema import default_schema
-from collector.sink import (
-    InfluxConfig,
-    InfluxSink,
-    WriteResult,
-    ensure_schema,
-    query,
-)
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxAuthError, InfluxBusyError, InfluxUnreachableError
+from influx.lines import production_line
+from influx.provision import ensure_schema
+from influx.query import query
+from influx.schema import default_schema
+from influx.write import InfluxSink, WriteResult
 from stack import InfluxServer
 from stack.process import free_port, wait_until
 
@@ -106,11 +99,9 @@ def test_stop_ends_the_retries_and_the_batch_is_not_written() -> None:
 
 
 def _admin(server: InfluxServer) -> None:
-    response = httpx.post(
-        f"{server.url}/query",
-        data={"q": "CREATE USER admin WITH PASSWORD 'adminpw' WITH ALL PRIVILEGES"},
-    )
-    assert response.status_code == 200, response.text
+    anonymous = InfluxConfig(url=server.url)
+    with make_client(anonymous) as client:
+        query(client, anonymous, "CREATE USER admin WITH PASSWORD 'adminpw' WITH ALL PRIVILEGES")
 
 
 def test_authentication(influx_factory: Callable[..., InfluxServer]) -> None:

@@ -7,10 +7,12 @@ import time
 import httpx
 import pytest
 
-from collector.lines import pairs_correction_line, production_line, production_time_ns
-from collector.schema import default_schema
-from collector.sink import InfluxConfig, InfluxSink, ensure_schema
 from collector.totals import format_time, main, run_totals
+from influx.config import InfluxConfig
+from influx.lines import pairs_correction_line, production_line, production_time_ns
+from influx.provision import ensure_schema
+from influx.schema import default_schema
+from influx.write import InfluxSink
 from stack import InfluxServer
 
 pytestmark = pytest.mark.integration

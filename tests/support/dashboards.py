@@ -5,11 +5,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from dashboards import macros
 from dashboards.build import DASHBOARDS, ROOT
 from dashboards.grafana import TIMEZONE
+from influx.config import InfluxConfig, make_client
+from influx.query import query
 
 
 def load(path: str) -> dict[str, Any]:
@@ -22,14 +22,11 @@ def dashboard_files() -> list[str]:
 
 
 def run(url: str, db: str, statement: str) -> dict[str, Any]:
-    """The first statement's result; raises AssertionError when InfluxDB reports an error."""
-    resp = httpx.post(
-        f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": statement}, timeout=120
-    )
-    assert resp.status_code == 200, f"HTTP {resp.status_code}: {resp.text[:300]}: {statement}"
-    result: dict[str, Any] = resp.json()["results"][0]
-    assert "error" not in result, f"{result['error']}: {statement}"
-    return result
+    """The first statement's result; raises :class:`~influx.errors.InfluxError` when InfluxDB
+    reports an error."""
+    config = InfluxConfig(url=url, timeout=120)
+    with make_client(config) as client:
+        return query(client, config, statement, database=db)[0]
 
 
 def values(result: Mapping[str, Any]) -> list[Any]:

@@ -2,18 +2,15 @@
 
 from typing import Any
 
-import httpx
+from influx.config import InfluxConfig, make_client
+from influx.query import series
 
 
 def query(url: str, db: str, q: str) -> list[dict[str, Any]]:
     """Run ``q``; return the series of the first statement (empty list when there are none)."""
-    resp = httpx.post(f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": q}, timeout=30)
-    resp.raise_for_status()
-    result = resp.json()["results"][0]
-    if "error" in result:
-        raise AssertionError(f"query failed: {result['error']}: {q}")
-    series: list[dict[str, Any]] = result.get("series", [])
-    return series
+    config = InfluxConfig(url=url, timeout=30)
+    with make_client(config) as client:
+        return series(client, config, q, database=db)
 
 
 def pairs_by_machine(url: str, db: str) -> dict[tuple[str, str], int]:

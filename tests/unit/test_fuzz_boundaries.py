@@ -3,7 +3,7 @@
 * MQTT topics and payloads (:class:`collector.validate.Validator`): whatever the bytes, a
   reading, a status, a rejection or an ignored message, never an exception; what is accepted
   keeps the contract's promises.
-* line protocol (:mod:`collector.lines`): every accepted reading, gateway status and correction
+* line protocol (:mod:`influx.lines`): every accepted reading, gateway status and correction
   becomes exactly one line that parses back to the same measurement, tags, fields and time.
 * configuration (:class:`collector.settings.CollectorSettings` from the environment, as
   ``hosiery-collector`` reads it): a value is accepted or refused with a one-line message,
@@ -29,11 +29,11 @@ from pydantic_settings import CliApp, SettingsError
 from collector.alerting.registry import parse_registry
 from collector.capacity import capacity_lines, parse_capacity
 from collector.cli import _explain
-from collector.lines import gateway_line, pairs_correction_line, production_line
 from collector.settings import CollectorSettings
 from collector.validate import MAX_DETAIL_CHARS, Ignored, Reading, Rejection, Status, Validator
 from contract import MachineState, is_valid_id
 from contract.messages import MAX_PAIRS_TOTAL, MAX_RPM, MAX_SEQ
+from influx.lines import gateway_line, pairs_correction_line, production_line
 from tests.support.line_protocol import parse_line
 
 NOW = 1_800_000_000_000

@@ -10,8 +10,15 @@ import pytest
 
 from collector.accounting import Ledger, Verdict
 from collector.errors import StateError
-from collector.journal import JOURNAL, SNAPSHOT, Journal, Record, parse_production
-from collector.lines import gateway_line, pairs_correction_line, production_line, rejected_line
+from collector.journal import JOURNAL, SNAPSHOT, Journal
+from influx.lines import (
+    Record,
+    gateway_line,
+    pairs_correction_line,
+    parse_production,
+    production_line,
+    rejected_line,
+)
 
 
 @pytest.fixture

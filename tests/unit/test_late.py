@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from collector.errors import InfluxQueryError, StateError
+from collector.errors import StateError
 from collector.late import FILE, HOUR_MS, LATE_MS, LateHours, late_hours
 from collector.metrics import CollectorMetrics
 from collector.rerolling import Reroller
-from collector.rollups import HOUR_NS, hour_statements, rollups
+from influx.errors import InfluxQueryError
+from influx.rollups import HOUR_NS, hour_statements, rollups
 
 H0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 AFTER = 300_000

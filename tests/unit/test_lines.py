@@ -5,7 +5,8 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.lines import (
+from contract import MachineState
+from influx.lines import (
     MAX_PAYLOAD_BYTES,
     MAX_TEXT_CHARS,
     encode_payload,
@@ -20,7 +21,6 @@ from collector.lines import (
     rejected_line,
     tag_value,
 )
-from contract import MachineState
 from tests.support.line_protocol import parse_line
 
 

@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry
 
 from collector.accounting import Ledger
 from collector.admission import Admission
-from collector.errors import InfluxUnreachableError
 from collector.journal import Journal
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics
@@ -20,6 +19,7 @@ from collector.pipeline import Pipeline
 from collector.retry import Backoff
 from collector.source import Delivery
 from collector.validate import Validator
+from influx.errors import InfluxUnreachableError
 from stack.process import wait_until
 
 NOW_MS = int(time.time() * 1000)

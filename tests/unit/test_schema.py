@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from collector.schema import (
+from influx.schema import (
     ContinuousQuery,
     ExistingPolicy,
     RetentionPolicy,

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from collector.rollups import ENTERPRISE_1D, ENTERPRISE_1H, MACHINE_1H, PARK_1H, PARK_5M
-from collector.sink import InfluxConfig
+from influx.config import WRITE_PATH, InfluxConfig
+from influx.rollups import ENTERPRISE_1D, ENTERPRISE_1H, MACHINE_1H, PARK_1H, PARK_5M
 from simulators.backfill import Backfill, BackfillConfig, BackfillSummary, counts
 from simulators.params import DEFAULT_PARK
 from simulators.park import build_park
@@ -31,7 +31,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/write"
+        assert request.url.path == WRITE_PATH
         assert request.headers["Content-Encoding"] == "gzip"
         rp = parse_qs(request.url.query.decode())["rp"][0]
         body = gzip.decompress(request.content).decode()

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from collector.sink import InfluxConfig
+from influx.config import InfluxConfig
 from simulators.backfill import Backfill, BackfillConfig, run_backfill
 from simulators.backfill_settings import load_backfill_settings
 from simulators.cli import main

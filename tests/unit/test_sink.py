@@ -13,25 +13,21 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from collector.errors import (
+from collector.errors import WriteAbortedError
+from collector.retry import Backoff, Failure, Retrier
+from influx.config import QUERY_PATH, WRITE_PATH, InfluxConfig, write_url
+from influx.errors import (
     InfluxAuthError,
     InfluxBusyError,
     InfluxError,
     InfluxQueryError,
     InfluxSchemaError,
     InfluxUnreachableError,
-    WriteAbortedError,
 )
-from collector.retry import Backoff, Failure, Retrier
-from collector.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
-from collector.sink import (
-    InfluxConfig,
-    InfluxSink,
-    WriteResult,
-    dropped_lines,
-    ensure_schema,
-    query,
-)
+from influx.provision import ensure_schema
+from influx.query import query
+from influx.schema import RetentionPolicy, Schema, default_schema, parse_duration_ns
+from influx.write import InfluxSink, WriteResult, dropped_lines
 
 URL = "http://influx.test:8086"
 NO_CONTENT = httpx.Response(204)
@@ -61,7 +57,7 @@ class FakeInflux:
         self.policies: dict[str, list[object]] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/write":
+        if request.url.path == WRITE_PATH:
             self.write_requests.append(request)
             body = request.content
             if request.headers.get("content-encoding") == "gzip":
@@ -71,7 +67,7 @@ class FakeInflux:
             if isinstance(answer, Exception):
                 raise answer
             return answer(request) if callable(answer) else answer
-        assert request.url.path == "/query"
+        assert request.url.path == QUERY_PATH
         statement = parse_qs(request.content.decode())["q"][0]
         self.statements.append(statement)
         return self.query(statement)
@@ -165,7 +161,7 @@ def test_uncompressed_body_and_default_retention_policy(sleeps: Sleeps) -> None:
     make_sink(fake, sleeps, config, schema=default_schema("other")).write(b"a v=1i 1\n")
     [request] = fake.write_requests
     assert "content-encoding" not in request.headers
-    assert str(request.url).startswith(URL + "/write?")
+    assert str(request.url).startswith(write_url(URL) + "?")
     assert dict(request.url.params) == {"db": "other", "precision": "ns"}
     assert request.content == b"a v=1i 1\n"
 
@@ -438,7 +434,7 @@ def test_a_single_line_too_large_is_dropped_and_the_rest_written(sleeps: Sleeps)
     written = [b for b, r in zip(fake.bodies, fake.write_requests, strict=True) if b"huge" not in b]
     assert b"\n".join(written).split(b"\n") == [b"a v=1i 1", b"b v=1i 3", b"c v=1i 4"]
     assert len(fake.statements) == 0
-    assert all(r.url.path == "/write" for r in fake.write_requests)
+    assert all(r.url.path == WRITE_PATH for r in fake.write_requests)
 
 
 def test_an_unexpected_status_is_an_error(sleeps: Sleeps) -> None:

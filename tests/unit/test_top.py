@@ -191,13 +191,15 @@ def test_refused_credentials_are_named() -> None:
     influx = Influx(
         TopSettings(), transport=httpx.MockTransport(lambda _r: httpx.Response(401, text="no"))
     )
-    with pytest.raises(TopError, match="refused the credentials"):
+    with pytest.raises(TopError, match=r"refused anonymous access \(HTTP 401\)"):
         collect(influx, TopSettings(), None, NOW)
 
 
 def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--refresh", "0"]) == 2
     assert "--refresh" in capsys.readouterr().err
+    assert main(["--influx-url", "ftp://influx"]) == 2
+    assert "--influx-url: Value error, 'ftp://influx' is not an http" in capsys.readouterr().err
 
 
 def test_without_a_terminal_every_refresh_is_a_plain_frame_and_the_database_may_be_away() -> None:

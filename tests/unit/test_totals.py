@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from collector.errors import TimeSpecError
-from collector.sink import InfluxConfig
 from collector.totals import format_time, main, parse_time, run_totals, totals_query
+from influx.config import InfluxConfig
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 URL = "http://influx.test:8086"

@@ -1,4 +1,4 @@
-"""Writing line protocol to InfluxDB's v1 ``/write`` API, and setting up the database.
+"""Writing line protocol to InfluxDB's v1 ``/write`` API: a typed result or a typed error.
 
 :class:`InfluxSink` sends one batch per :meth:`InfluxSink.write` call, makes one attempt and
 keeps no buffer and no retry of its own: the caller (the pipeline, through
@@ -14,95 +14,32 @@ keeps no buffer and no retry of its own: the caller (the pipeline, through
   write`` (and any other 4xx not listed here): every line is dropped. Sending them again cannot
   succeed, so these are results, not exceptions.
 * 404 (database not found) or 500 ``retention policy not found``: the schema is created once,
-  then the write is made again at once; a second miss raises :class:`InfluxSchemaError`.
+  (:mod:`influx.provision`), then the write is made again at once; a second miss raises
+  :class:`InfluxSchemaError`.
 * 413 (body too large): the batch is split in halves, each written (and split) on its own.
 * 401 and 403: :class:`InfluxAuthError`.
 """
 
-import base64
 import gzip
 import re
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import NamedTuple, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from collector.errors import (
-    InfluxAuthError,
+from influx.config import InfluxConfig, make_client
+from influx.errors import (
     InfluxBusyError,
     InfluxError,
     InfluxQueryError,
     InfluxSchemaError,
     InfluxUnreachableError,
 )
-from collector.schema import (
-    RAW,
-    ExistingPolicy,
-    Name,
-    Schema,
-    ServerState,
-    default_schema,
-    parse_duration_ns,
-    plan,
-)
-
-
-class InfluxConfig(BaseModel):
-    """Where and how to reach InfluxDB.
-
-    Authenticate with ``username``/``password`` (InfluxDB 1.x, sent as HTTP basic auth) or with
-    ``token`` (InfluxDB 2.x/3.x v1-compatible API, sent as ``Authorization: Token ...``).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    url: str = "http://127.0.0.1:8086"
-    database: Name = "hosiery"
-    retention_policy: Name | None = RAW
-    """Written with ``rp=``; ``None`` writes to the database's default retention policy."""
-    username: str | None = None
-    password: SecretStr | None = None
-    token: SecretStr | None = None
-    timeout: float = Field(default=10.0, gt=0)
-    """Seconds to connect, and to wait for each answer."""
-    gzip: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _check_auth(self) -> Self:
-        if self.token is not None and (self.username is not None or self.password is not None):
-            raise ValueError("give either a token or a username and password, not both")
-        if self.password is not None and self.username is None:
-            raise ValueError("a password needs a username")
-        return self
-
-    def headers(self) -> dict[str, str]:
-        """HTTP headers carrying the credentials (empty without credentials)."""
-        if self.token is not None:
-            return {"Authorization": f"Token {self.token.get_secret_value()}"}
-        if self.username is not None:
-            password = "" if self.password is None else self.password.get_secret_value()
-            pair = base64.b64encode(f"{self.username}:{password}".encode()).decode("ascii")
-            return {"Authorization": f"Basic {pair}"}
-        return {}
-
-    def who(self) -> str:
-        """How the credentials are named in error messages (never the secret)."""
-        if self.token is not None:
-            return "the token"
-        if self.username is not None:
-            return f"user {self.username!r}"
-        return "anonymous access"
+from influx.provision import ensure_schema
+from influx.responses import auth_error, one_line, raw_message, retry_after, unreachable
+from influx.schema import Schema, default_schema
 
 
 class WriteResult(NamedTuple):
@@ -112,7 +49,8 @@ class WriteResult(NamedTuple):
     bytes: int
     """Size of the uncompressed body."""
     attempts: int
-    """HTTP requests made, including retries and the halves of a split batch."""
+    """HTTP requests made: one, more for the halves of a split batch and for the write made
+    again once a missing schema was created."""
     seconds: float
     dropped_lines: int
     """Lines InfluxDB refused for good (as counted from its answer); 0 when all were written."""
@@ -122,131 +60,6 @@ class WriteResult(NamedTuple):
     @property
     def written(self) -> int:
         return self.lines - self.dropped_lines
-
-
-def make_client(config: InfluxConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """An HTTP client for ``config`` (``transport`` replaces the network in tests)."""
-    return httpx.Client(timeout=config.timeout, transport=transport)
-
-
-def _raw_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text
-    return str(body.get("error", body)) if isinstance(body, dict) else str(body)
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _message(response: httpx.Response) -> str:
-    """InfluxDB's error message, on one line and cut to a readable length."""
-    return _one_line(_raw_message(response)) or response.reason_phrase
-
-
-def _unreachable(config: InfluxConfig, exc: httpx.TransportError) -> InfluxUnreachableError:
-    what = "no answer in time from" if isinstance(exc, httpx.TimeoutException) else "cannot reach"
-    return InfluxUnreachableError(f"{what} InfluxDB at {config.url}: {exc or type(exc).__name__}")
-
-
-def _auth_error(config: InfluxConfig, status: int, message: str) -> InfluxAuthError:
-    return InfluxAuthError(
-        f"InfluxDB at {config.url} refused {config.who()} (HTTP {status}): {message}"
-    )
-
-
-def query(
-    client: httpx.Client,
-    config: InfluxConfig,
-    statement: str,
-    *,
-    database: str | None = None,
-    epoch: str = "ms",
-) -> list[dict[str, Any]]:
-    """Run InfluxQL ``statement`` (POST ``/query``, times as epoch ``epoch``); return ``results``.
-
-    Raises :class:`InfluxUnreachableError`, :class:`InfluxAuthError`, or
-    :class:`InfluxQueryError` when the query or any statement in it failed.
-    """
-    data = {"q": statement, "epoch": epoch}
-    if database is not None:
-        data["db"] = database
-    try:
-        response = client.post(
-            f"{config.url}/query", data=data, headers=config.headers(), timeout=config.timeout
-        )
-    except httpx.TransportError as exc:
-        raise _unreachable(config, exc) from exc
-    status = response.status_code
-    if status in (401, 403):
-        raise _auth_error(config, status, _message(response))
-    if status != 200:
-        raise InfluxQueryError(
-            f"InfluxDB at {config.url} refused {statement[:120]!r} (HTTP {status}): "
-            f"{_message(response)}"
-        )
-    try:
-        results: list[dict[str, Any]] = response.json()["results"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InfluxQueryError(f"InfluxDB at {config.url} answered no query results") from exc
-    for result in results:
-        if "error" in result:
-            raise InfluxQueryError(f"InfluxDB: {statement[:120]!r}: {result['error']}")
-    return results
-
-
-def _rows(result: dict[str, Any]) -> list[list[Any]]:
-    return [row for series in result.get("series", ()) for row in series.get("values") or ()]
-
-
-def read_state(client: httpx.Client, config: InfluxConfig, database: str) -> ServerState:
-    """What the server has of ``database``: whether it exists, its policies and queries."""
-    databases = {row[0] for row in _rows(query(client, config, "SHOW DATABASES")[0])}
-    if database not in databases:
-        return ServerState(database_exists=False, retention_policies={}, continuous_queries={})
-    policies = {}
-    result = query(client, config, f'SHOW RETENTION POLICIES ON "{database}"')[0]
-    for series in result.get("series", ()):
-        columns = series["columns"]
-        for row in series.get("values") or ():
-            item = dict(zip(columns, row, strict=True))
-            policies[item["name"]] = ExistingPolicy(
-                duration_ns=parse_duration_ns(item["duration"]),
-                shard_duration_ns=parse_duration_ns(item["shardGroupDuration"]),
-                default=bool(item["default"]),
-            )
-    queries = {}
-    for series in query(client, config, "SHOW CONTINUOUS QUERIES")[0].get("series", ()):
-        if series.get("name") == database:
-            queries.update({row[0]: row[1] for row in series.get("values") or ()})
-    return ServerState(True, policies, queries)
-
-
-def ensure_schema(client: httpx.Client, config: InfluxConfig, schema: Schema) -> list[str]:
-    """Create or alter what ``schema`` declares; return the statements run (empty: nothing to do).
-
-    Idempotent; safe when another process sets up the same schema at the same time.
-    """
-    executed: list[str] = []
-    for _ in range(3):
-        statements = plan(schema, read_state(client, config, schema.database))
-        if not statements:
-            return executed
-        for statement in statements:
-            try:
-                query(client, config, statement)
-            except InfluxQueryError as exc:
-                if "already exists" in str(exc):
-                    break  # someone else got there first: look again
-                raise InfluxSchemaError(f"cannot set up the schema: {exc}") from exc
-            executed.append(statement)
-    statements = plan(schema, read_state(client, config, schema.database))
-    if statements:
-        raise InfluxSchemaError(f"the schema on {config.url} still differs: {statements[0]}")
-    return executed
 
 
 _PARSE_FAILURE = re.compile(r"(?:^|\n)(?:partial write: )?unable to parse '")
@@ -287,11 +100,6 @@ class _Retry(NamedTuple):
     busy: bool = False
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None
-
-
 class InfluxSink:
     """Writes batches of line protocol (nanosecond times) to one database and retention policy.
 
@@ -321,7 +129,7 @@ class InfluxSink:
         self._owns_client = client is None
         self._client = make_client(config) if client is None else client
         self._clock = clock
-        self._url = f"{config.url}/write"
+        self._url = config.write_url
         params = {"db": config.database, "precision": "ns"}
         if config.retention_policy is not None:
             params["rp"] = config.retention_policy
@@ -396,21 +204,21 @@ class InfluxSink:
         except httpx.UnsupportedProtocol as exc:
             raise InfluxError(f"cannot write to {self.config.url}: {exc}") from exc
         except httpx.TransportError as exc:
-            return _Retry(str(_unreachable(self.config, exc)))
+            return _Retry(str(unreachable(self.config, exc)))
         status = response.status_code
         if 200 <= status < 300:
             return 0, None
-        raw = _raw_message(response)
-        message = _one_line(raw) or response.reason_phrase
+        raw = raw_message(response)
+        message = one_line(raw) or response.reason_phrase
         reason = f"HTTP {status}: {message}"
         if status == 413:
             return self._split(body, count, progress, reason)
         if status in (401, 403):
-            raise _auth_error(self.config, status, message)
+            raise auth_error(self.config, status, message)
         if status == 404 or (status >= 500 and "retention policy not found" in message):
             return self._set_up_schema(progress, reason)
         if status == 429 or status >= 500:
-            return _Retry(reason, _retry_after(response), busy=True)
+            return _Retry(reason, retry_after(response), busy=True)
         if 400 <= status < 500:
             return dropped_lines(raw, count), reason
         raise InfluxError(f"unexpected answer from {self._url}: {reason}")

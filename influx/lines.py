@@ -1,4 +1,5 @@
-"""Line protocol for the storage schema (``docs/schema.md``): one function per kind of point.
+"""Line protocol for the storage schema (``docs/schema.md``): one function per kind of point,
+and :func:`parse_production`, which reads a reading back from its line.
 
 :func:`production_line` and :func:`pairs_correction_line` are on the hot path. They trust their
 arguments: identifiers, ``boot`` and ``style`` were validated by the contract
@@ -17,6 +18,7 @@ InfluxDB's escaping rules (1.x line protocol):
 
 import base64
 import re
+from typing import NamedTuple
 
 PRODUCTION = "production"
 REJECTED = "rejected"
@@ -171,4 +173,41 @@ def rejected_line(reason: str, topic: str, detail: str, payload: bytes | str, ti
         f'detail="{escape_string(printable(detail))}",'
         f'payload="{escape_string(text)}",payload_encoding="{encoding}",'
         f"payload_size={size}i {time_ns}"
+    )
+
+
+class Record(NamedTuple):
+    """A reading read back from its ``production`` line: what the collector's ledger keeps."""
+
+    enterprise: str
+    machine: str
+    boot: str
+    seq: int
+    ts: int
+    pairs_total: int
+
+
+def parse_production(line: bytes) -> Record | None:
+    """The reading in a ``production`` line of :func:`production_line`; None for other lines.
+
+    The collector's journal (``collector.journal``) replays its batches with it.
+
+    Raises ``ValueError`` for a ``production`` line that is not of the collector's own shape.
+    """
+    if not line.startswith(b"production,"):
+        return None
+    series, fields, time_ns = line.split(b" ")
+    tags = dict(tag.split(b"=", 1) for tag in series.split(b",")[1:])
+    values = dict(field.split(b"=", 1) for field in fields.split(b","))
+    total = values.get(b"pairs_total")
+    if total is None:
+        return None  # a correction of an earlier point's ``pairs``
+    seq = int(values[b"seq"][:-1])
+    return Record(
+        tags[b"enterprise"].decode(),
+        tags[b"machine"].decode(),
+        values[b"boot"][1:-1].decode(),
+        seq,
+        (int(time_ns) - seq % 1_000_000) // 1_000_000,
+        int(total[:-1]),
     )

@@ -2,8 +2,8 @@
 
 A :class:`Schema` declares what should exist; :func:`plan` compares it with what a server has
 (:class:`ServerState`) and returns the InfluxQL statements that make the server match. Nothing
-here does I/O: :func:`collector.sink.ensure_schema` reads the server's state and runs the plan.
-The rollups (:mod:`collector.rollups`) are listed in :func:`default_schema` next to ``raw``.
+here does I/O: :func:`influx.write.ensure_schema` reads the server's state and runs the plan.
+The rollups (:mod:`influx.rollups`) are listed in :func:`default_schema` next to ``raw``.
 """
 
 import re
@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from collector import rollups as rollup_specs
+from influx import rollups as rollup_specs
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """Database, retention policy and continuous query names: 1-64 of ``[A-Za-z0-9_-]``."""
