@@ -1,95 +1,13 @@
-"""The one retry policy of durable writes: capped, jittered exponential backoff until success.
-
-The writers (:class:`~influx.write.InfluxSink`, the journal) make one attempt and raise; the
-pipeline runs them through a :class:`Retrier`, as Telegraf's running output retries its outputs.
-"""
-
-import random
-import threading
-import time
-from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+"""The pipeline's retry policy: the repository's one, aborting with the collector's error."""
 
 from collector.errors import WriteAbortedError
+from contract import retry
+from contract.retry import Backoff, Failure
 
-T = TypeVar("T")
-
-
-class Backoff(NamedTuple):
-    """Delays between attempts: ``initial * multiplier**(n-1)``, capped, then jittered.
-
-    The jitter takes the delay down by up to ``jitter`` of itself, so writers that failed
-    together do not retry together. A server's ``Retry-After`` is honoured up to
-    ``max_retry_after`` seconds.
-    """
-
-    initial: float = 0.1
-    maximum: float = 10.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-    max_retry_after: float = 60.0
-
-    def delay(self, failures: int, rand: float) -> float:
-        """Seconds to wait after the ``failures``-th failure in a row; ``rand`` is in [0, 1)."""
-        base = min(self.maximum, self.initial * self.multiplier ** min(failures - 1, 64))
-        return base * (1.0 - self.jitter * rand)
+__all__ = ["Backoff", "Failure", "Retrier"]
 
 
-class Failure(NamedTuple):
-    """One failed attempt, reported before waiting ``delay`` seconds."""
+class Retrier(retry.Retrier):
+    """:class:`contract.retry.Retrier` that raises :class:`WriteAbortedError` when abandoned."""
 
-    attempt: int
-    delay: float
-    error: Exception
-    since: float
-    """Monotonic time at which the first failed attempt in a row started."""
-
-
-class Retrier:
-    """Runs an action until it returns, retrying on ``retry_on`` exceptions.
-
-    ``abandon`` ends the waiting: :class:`~collector.errors.WriteAbortedError` is raised and the
-    write counts as not done. ``on_failure`` sees every failed attempt (logs, metrics, health);
-    """
-
-    def __init__(
-        self,
-        *,
-        retry_on: tuple[type[Exception], ...],
-        backoff: Backoff | None = None,
-        abandon: threading.Event | None = None,
-        on_failure: Callable[[Failure], None] | None = None,
-        rand: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], bool] | None = None,
-    ) -> None:
-        self.retry_on = retry_on
-        self.backoff = backoff or Backoff()
-        self.abandon = abandon or threading.Event()
-        self.on_failure = on_failure
-        self._rand = rand
-        self._clock = clock
-        self._sleep = sleep or self.abandon.wait
-        """Waits; True when ``abandon`` was set meanwhile."""
-
-    def run(self, action: Callable[[], T], what: str = "write") -> T:
-        """``action()``'s result once it succeeds; raises WriteAbortedError if abandoned."""
-        failures = 0
-        since = 0.0
-        while True:
-            if self.abandon.is_set():
-                raise WriteAbortedError(f"stopped before the {what} succeeded")
-            started = self._clock()
-            try:
-                return action()
-            except self.retry_on as exc:
-                failures += 1
-                since = since or started
-                delay = self.backoff.delay(failures, self._rand())
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:
-                    delay = max(delay, min(float(retry_after), self.backoff.max_retry_after))
-                if self.on_failure is not None:
-                    self.on_failure(Failure(failures, delay, exc, since))
-                if self._sleep(delay) or self.abandon.is_set():
-                    raise WriteAbortedError(f"stopped while retrying the {what}: {exc}") from exc
+    aborted = WriteAbortedError

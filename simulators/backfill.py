@@ -36,10 +36,9 @@ from typing import Protocol
 
 import httpx
 
-from collector.capacity import capacity_lines
-from collector.errors import CollectorError
-from collector.retry import Retrier
 from contract import MachineState
+from contract.retry import Retrier, RetryAbortedError
+from influx.capacity import capacity_lines
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxBusyError, InfluxError, InfluxUnreachableError
 from influx.provision import ensure_schema
@@ -649,7 +648,7 @@ def run_backfill(
     """``hosiery-sim backfill``: 0 when written, 1 when InfluxDB failed (one line said)."""
     try:
         summary = Backfill(config, progress=progress, transport=transport).run()
-    except (CollectorError, InfluxError) as exc:
+    except (RetryAbortedError, InfluxError) as exc:
         say(f"backfill failed: {exc}")
         return 1
     say(describe(summary))

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.capacity import capacity_lines, planned_per_year, year_bounds
+from collector.capacity import planned_per_year, year_bounds
 from contract.calendar import ShiftPattern, WorkCalendar
 from contract.registry import Registry, RegistryEnterprise, RegistryMachine
+from influx.capacity import capacity_lines
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 YEAR_2026 = year_bounds(int(dt.datetime(2026, 6, 1, tzinfo=SHANGHAI).timestamp() * 1000), SHANGHAI)

@@ -27,12 +27,13 @@ from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
 
 from collector.alerting.registry import parse_registry
-from collector.capacity import capacity_lines, parse_capacity
+from collector.capacity import parse_capacity
 from collector.cli import _explain
 from collector.settings import CollectorSettings
 from collector.validate import MAX_DETAIL_CHARS, Ignored, Reading, Rejection, Status, Validator
 from contract import MachineState, is_valid_id
 from contract.messages import MAX_PAIRS_TOTAL, MAX_RPM, MAX_SEQ
+from influx.capacity import capacity_lines
 from influx.lines import gateway_line, pairs_correction_line, production_line
 from tests.support.line_protocol import parse_line
 
