@@ -82,6 +82,7 @@ class CollectorMetrics:
         self.batches = Counter(
             f"{p}_write_batches", "Write batches, by outcome", ["outcome"], registry=registry
         )
+        self.batches.labels("written")  # from 0, so that Prometheus's rates see the first batch
         self.write_seconds = Histogram(
             f"{p}_write_seconds",
             "Time to write one batch durably (InfluxDB, then the state journal)",

@@ -12,8 +12,8 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
-from dashboards import alert_rules, enterprise, machine, park, utilisation
-from dashboards.grafana import DATASOURCE_UID
+from dashboards import alert_rules, enterprise, health, machine, park, utilisation
+from dashboards.grafana import DATASOURCE_UID, PROMETHEUS_UID
 from dashboards.yamltext import dump
 
 ROOT = Path(__file__).resolve().parent
@@ -27,6 +27,14 @@ DASHBOARDS: dict[str, Callable[[], dm.Dashboard]] = {
     "json/Enterprises/enterprise.json": enterprise.build,
     "json/Enterprises/machine.json": machine.build,
 }
+"""The dashboards on InfluxDB (InfluxQL): the park's production."""
+PROMETHEUS_DASHBOARDS: dict[str, Callable[[], dm.Dashboard]] = {
+    "json/Collector/collector-health.json": health.build,
+}
+"""The dashboards on Prometheus (PromQL): the collector's own metrics."""
+SCRAPE_INTERVAL = "15s"
+"""Prometheus's scrape interval (config/prometheus/prometheus.yml), Grafana's ``timeInterval``:
+the least step of a query, and a quarter of ``$__rate_interval`` at least."""
 
 
 def dashboard_text(model: dm.Dashboard) -> str:
@@ -53,7 +61,21 @@ def datasource_file() -> str:
                         "timeInterval": "10s",
                     },
                     "secureJsonData": {"password": "${HOSIERY_INFLUX_PASSWORD}"},
-                }
+                },
+                {
+                    "name": "Hosiery Prometheus",
+                    "uid": PROMETHEUS_UID,
+                    "type": "prometheus",
+                    "access": "proxy",
+                    "url": "${HOSIERY_PROMETHEUS_URL}",
+                    "isDefault": False,
+                    "editable": False,
+                    "jsonData": {
+                        "httpMethod": "POST",
+                        "timeInterval": SCRAPE_INTERVAL,
+                        "prometheusType": "Prometheus",
+                    },
+                },
             ],
         },
         HEADER + "\nGrafana expands ${...} from its environment (HOSIERY_INFLUX_URL, ...).",
@@ -82,7 +104,8 @@ def provider_file() -> str:
 
 def generated() -> dict[str, str]:
     """Every generated file, relative to ``dashboards/``, with its text."""
-    files = {path: dashboard_text(build()) for path, build in DASHBOARDS.items()}
+    boards = DASHBOARDS | PROMETHEUS_DASHBOARDS
+    files = {path: dashboard_text(build()) for path, build in boards.items()}
     files["provisioning/datasources/hosiery.yaml"] = datasource_file()
     files["provisioning/dashboards/hosiery.yaml"] = provider_file()
     files["provisioning/alerting/hosiery-rules.yaml"] = dump(alert_rules.provisioning(), HEADER)

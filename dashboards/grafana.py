@@ -15,6 +15,9 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 DATASOURCE_UID = "hosiery-influxdb"
 """The provisioned InfluxDB datasource (``provisioning/datasources/hosiery.yaml``)."""
+PROMETHEUS_UID = "hosiery-prometheus"
+"""The provisioned Prometheus datasource: the collector's own metrics (compose profile
+``prometheus``)."""
 TIMEZONE = "Asia/Shanghai"
 """Park time (UTC+8): "today", "this month" and daily rollups start at local midnight."""
 
@@ -23,6 +26,10 @@ Panel = cogbuilder.Builder[dm.Panel]
 
 def datasource() -> dm.DataSourceRef:
     return dm.DataSourceRef(type_val="influxdb", uid=DATASOURCE_UID)
+
+
+def prometheus_datasource() -> dm.DataSourceRef:
+    return dm.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 
 
 class InfluxQL(cogbuilder.Builder[cogvariants.Dataquery]):

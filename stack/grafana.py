@@ -102,11 +102,14 @@ def grafana_env(
     database: str,
     password: str,
     base: Mapping[str, str],
+    prometheus_url: str = "http://127.0.0.1:9090",
 ) -> dict[str, str]:
     """The environment of a Grafana on loopback ``port`` with the repository's provisioning.
 
     The provisioning files read the datasource's address from ``HOSIERY_INFLUX_*`` variables
-    (``${VAR}`` interpolation), the same ones docker-compose.yml sets.
+    (``${VAR}`` interpolation), the same ones docker-compose.yml sets; the Prometheus datasource
+    (the collector's health) from ``HOSIERY_PROMETHEUS_URL``, Prometheus's default address unless
+    given.
     """
     env = {k: v for k, v in base.items() if not k.startswith("GF_")}
     env.update(
@@ -126,6 +129,7 @@ def grafana_env(
             "HOSIERY_INFLUX_DB": database,
             "HOSIERY_INFLUX_USERNAME": "",
             "HOSIERY_INFLUX_PASSWORD": "",
+            "HOSIERY_PROMETHEUS_URL": prometheus_url,
         }
     )
     return env

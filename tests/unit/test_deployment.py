@@ -12,6 +12,7 @@ import orjson
 import pytest
 import yaml
 
+from dashboards import build, health
 from stack.grafana import DASHBOARDS, DASHBOARDS_MOUNT, PROVISIONING, grafana_env
 from stack.mosquitto import REPO_ROOT
 
@@ -19,6 +20,7 @@ COMPOSE = REPO_ROOT / "docker-compose.yml"
 COMPOSE_TLS = REPO_ROOT / "docker-compose.tls.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+PROMETHEUS_CONFIG = REPO_ROOT / "config" / "prometheus" / "prometheus.yml"
 REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
 INTERPOLATED = re.compile(r"\$\{([A-Z0-9_]+)[^}]*\}")
 
@@ -47,10 +49,14 @@ def filled_env(tmp_path: Path) -> Path:
     return env
 
 
-def compose(tmp_path: Path, env: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+def compose(
+    tmp_path: Path, env: Path, *files: Path, profiles: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     argv = ["docker-compose", "--project-directory", str(REPO_ROOT), "--env-file", str(env)]
     for file in files or (COMPOSE,):
         argv += ["-f", str(file)]
+    for profile in profiles:
+        argv += ["--profile", profile]
     return subprocess.run(
         [*argv, "config"], check=False, capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
@@ -106,6 +112,15 @@ def test_images_are_pinned_to_versions_that_work(services: dict[str, dict[str, A
     assert version >= (2, 0, 13)  # older brokers do not hold the client's Receive Maximum
     assert re.fullmatch(r"influxdb:1\.8\.\d+", services["influxdb"]["image"])
     assert re.fullmatch(r"grafana/grafana-oss:11\.\d+\.\d+", services["grafana"]["image"])
+    # The same Prometheus as Debian's package, which the tests run.
+    prometheus = services["prometheus"]["image"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", prometheus)
+    debian = subprocess.run(
+        ["prometheus", "--version"], check=True, capture_output=True, text=True
+    ).stdout
+    found = re.search(r"version (\d+\.\d+\.\d+)", debian)
+    assert found, debian
+    assert prometheus.split(":v")[1].split(".")[:2] == found.group(1).split(".")[:2]
 
 
 def test_services_wait_for_healthy_dependencies_and_restart(
@@ -136,6 +151,7 @@ def test_state_lives_in_named_volumes(services: dict[str, dict[str, Any]]) -> No
         ("influxdb", "/var/lib/influxdb"),
         ("collector", "/var/lib/hosiery"),
         ("grafana", "/var/lib/grafana"),
+        ("prometheus", "/prometheus"),
     ):
         named = [v.split(":")[0] for v in services[service]["volumes"] if v.split(":")[1] == target]
         assert named, (service, target)
@@ -208,7 +224,7 @@ def test_grafanas_provisioning_loads_and_fits_the_mounts(
     ]
     assert datasources
     uids = {d["uid"] for d in datasources}
-    assert all(d["type"] == "influxdb" for d in datasources)
+    assert sorted(d["type"] for d in datasources) == ["influxdb", "prometheus"]
 
     providers = [
         p
@@ -319,3 +335,44 @@ def test_the_backfill_service_writes_with_the_collectors_account_into_the_schema
     assert backfill["depends_on"]["influxdb-init"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_the_prometheus_profile_scrapes_the_collector_for_the_health_dashboard(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    done = compose(tmp_path, filled_env(tmp_path), profiles=("prometheus",))
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]["prometheus"]
+    assert resolved["profiles"] == ["prometheus"]
+    assert resolved["restart"] == "unless-stopped"
+    assert "/-/ready" in " ".join(resolved["healthcheck"]["test"])
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in resolved["volumes"]}
+    assert Path(mounts["/etc/prometheus/prometheus.yml"]) == PROMETHEUS_CONFIG
+    assert "--config.file=/etc/prometheus/prometheus.yml" in resolved["command"]
+    assert "--storage.tsdb.path=/prometheus" in resolved["command"]
+
+    # Debian's promtool accepts the file; it scrapes the collector's port under the job and
+    # at the interval the dashboard and Grafana's datasource assume.
+    check = subprocess.run(
+        ["promtool", "check", "config", str(PROMETHEUS_CONFIG)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    config = load(PROMETHEUS_CONFIG)
+    [job] = config["scrape_configs"]
+    assert job["job_name"] == health.JOB
+    [targets] = [c["targets"] for c in job["static_configs"]]
+    collector_port = services["collector"]["ports"][0].rsplit(":", 1)[1]
+    assert targets == [f"collector:{collector_port}"]
+    listens = services["collector"]["environment"]["HOSIERY_HTTP_HOST"]
+    assert listens == "0.0.0.0"  # noqa: S104 - inside its container, for Prometheus's
+    assert config["global"]["scrape_interval"] == build.SCRAPE_INTERVAL
+    datasources = load(PROVISIONING / "datasources" / "hosiery.yaml")["datasources"]
+    [prom] = [d for d in datasources if d["type"] == "prometheus"]
+    assert prom["jsonData"]["timeInterval"] == build.SCRAPE_INTERVAL
+    assert services["grafana"]["environment"]["HOSIERY_PROMETHEUS_URL"] == (
+        "http://prometheus:9090"
+    )
+    assert (DASHBOARDS / "Collector" / "collector-health.json").is_file()
