@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from collector.alerting.model import Kind, Status
 from collector.source import SourceStats
 from collector.validate import Reason
 from contract.version import product_version
@@ -147,6 +148,10 @@ class CollectorMetrics:
             ["kind", "status"],
             registry=registry,
         )
+        for kind in Kind:  # every series from 0, so that rates count the first notification
+            self.alerts_firing.labels(kind.value)
+            for status in Status:
+                self.alert_notifications.labels(kind.value, status.value)
         self.webhook_notifications = Counter(
             f"{p}_webhook_notifications",
             "Webhook notifications by outcome (delivered, retried, dropped, gave_up, rejected)",

@@ -225,7 +225,7 @@ def build() -> dm.Dashboard:
                     (sum_by("kind", m("hosiery_collector_alerts_firing")), "{{kind}} firing"),
                 ],
                 description="Notifications sent (firing, resolved) per rate interval, and the "
-                "alerts firing now, by kind. Empty until the collector's first alert.",
+                "alerts firing now, by kind.",
             ),
             12,
             8,
