@@ -32,13 +32,11 @@ from admin.passwords import (
     write_credentials,
 )
 from admin.settings import AdminSettings, load_settings
-from collector.durations import influx_duration
-from collector.errors import CollectorError
 from contract.version import version_line
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.provision import ensure_schema
-from influx.schema import default_schema
+from influx.schema import default_schema, influx_duration
 
 PROG = "hosiery-admin"
 RELOAD = (
@@ -247,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "remove-gateway":
             return _remove_gateway(settings, args.enterprise)
         return _influx_schema(settings)
-    except (AdminError, CollectorError, InfluxError) as exc:
+    except (AdminError, InfluxError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
 

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from admin.errors import AccountError
-from collector.durations import Duration
+from contract.durations import Duration
 
 
 class AdminSettings(BaseSettings):

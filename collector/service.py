@@ -13,7 +13,6 @@ from collector.admission import Admission
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
 from collector.capacity import CapacityWriter, open_capacity
-from collector.durations import influx_duration
 from collector.health import HealthState, assess
 from collector.http import MonitoringServer
 from collector.journal import Journal
@@ -27,7 +26,7 @@ from collector.validate import Limits, Validator
 from influx.config import InfluxConfig, make_client
 from influx.provision import ensure_schema
 from influx.query import query
-from influx.schema import default_schema
+from influx.schema import default_schema, influx_duration
 from influx.write import InfluxSink
 
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.durations import Duration
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
 from contract.calendar import time_zone
+from contract.durations import Duration
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:

@@ -53,6 +53,15 @@ def parse_duration_ns(text: str) -> int:
     return total
 
 
+def influx_duration(seconds: float) -> str:
+    """Format whole seconds as an InfluxQL duration literal (``7d``, ``36h``, ``90s``)."""
+    whole = int(seconds)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 def _quote(name: str) -> str:
     return f'"{name}"'
 

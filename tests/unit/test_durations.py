@@ -1,7 +1,8 @@
 import pytest
 from pydantic import BaseModel
 
-from collector.durations import Duration, influx_duration, parse_duration
+from contract.durations import Duration, parse_duration
+from influx.schema import influx_duration
 
 
 @pytest.mark.parametrize(

@@ -27,12 +27,3 @@ def parse_duration(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A pydantic field type: seconds, written as ``90``, ``90s``, ``10m``, ``1h`` or ``7d``."""
-
-
-def influx_duration(seconds: float) -> str:
-    """Format whole seconds as an InfluxQL duration literal (``7d``, ``36h``, ``90s``)."""
-    whole = int(seconds)
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if whole and whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
