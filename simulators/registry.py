@@ -6,6 +6,7 @@ for whoever needs to know which machines are expected to report.
 
 from pathlib import Path
 
+from contract.files import write_atomic
 from contract.registry import (
     HOURS_PER_YEAR,
     VERSION,
@@ -80,9 +81,7 @@ def registry_of(park: Park) -> Registry:
 
 def write_registry(path: Path, park: Park) -> Registry:
     registry = registry_of(park)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(registry_json(registry))
-    tmp.replace(path)
+    write_atomic(path, registry_json(registry), fsync=False)
     return registry
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from contract.files import write_atomic
+
 
 @dataclass(frozen=True, slots=True)
 class MachineTruth:
@@ -59,9 +61,7 @@ class Truth:
 
 def write_truth(path: Path, truth: Truth) -> None:
     """Write ``truth`` as JSON, atomically (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(orjson.dumps(truth.as_dict(), option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_atomic(path, orjson.dumps(truth.as_dict(), option=orjson.OPT_INDENT_2), fsync=False)
 
 
 def read_truth(path: Path) -> Truth:

@@ -19,6 +19,7 @@ import orjson
 from collector.alerting.model import Alert, AlertKey
 from collector.alerting.tracked import MachineRecord
 from collector.errors import StateError
+from contract.files import write_atomic
 
 SNAPSHOT = "alerts.json"
 LOG = "alerts.log"
@@ -48,26 +49,6 @@ class Recovered:
 def url_key(url: str) -> str:
     """How a webhook is named on disk (its URL may hold a secret)."""
     return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def _write_atomic(path: Path, data: bytes, *, fsync: bool) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as file:
-        file.write(data)
-        if fsync:
-            file.flush()
-            os.fsync(file.fileno())
-    tmp.replace(path)
-    if fsync:
-        _sync_dir(path.parent)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AlertStore:
@@ -248,7 +229,7 @@ class AlertStore:
         }
         path = self.directory / SNAPSHOT
         try:
-            _write_atomic(path, orjson.dumps(data), fsync=self.fsync)
+            write_atomic(path, orjson.dumps(data), fsync=self.fsync)
             self._log.truncate(0)
             self._log.seek(0)
         except OSError as exc:
@@ -326,4 +307,4 @@ class AlertStore:
             self._marks_dirty = False
             self._marks_saved = self._clock()
             with contextlib.suppress(OSError):  # lost marks only mean deliveries again
-                _write_atomic(self.directory / WATERMARKS, data, fsync=self.fsync)
+                write_atomic(self.directory / WATERMARKS, data, fsync=self.fsync)
