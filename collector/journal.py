@@ -81,6 +81,8 @@ class Journal:
         self._file: IO[bytes] | None = None
         self._lock: IO[bytes] | None = None
         self.replayed = 0
+        self.found_state = False
+        """Whether ``open`` found the state of an earlier run (a snapshot or a journal)."""
 
     def open(self, fresh: Ledger) -> Ledger:
         """Lock the directory and rebuild the ledger (``fresh`` sets the limits of a new one)."""
@@ -97,6 +99,7 @@ class Journal:
             raise StateError(
                 f"state directory {self.directory} is in use by another collector"
             ) from exc
+        self.found_state = any((self.directory / name).exists() for name in (SNAPSHOT, JOURNAL))
         ledger = self._load_snapshot(fresh)
         self.replayed = self._replay(ledger)
         self._file = (self.directory / JOURNAL).open("ab")
