@@ -162,6 +162,7 @@ class Collector:
                 batch_size=s.batch_size,
                 flush_interval=s.flush_interval,
                 checkpoint_interval=s.checkpoint_interval,
+                checkpoint_bytes=s.checkpoint_bytes,
                 observers=observers,
                 admission=Admission(
                     max_machines=s.max_machines,
