@@ -156,7 +156,7 @@ class Pipeline:
         batch_size: int = 5000,
         flush_interval: float = 1.0,
         checkpoint_interval: float = 300.0,
-        checkpoint_bytes: int = 64 * 2**20,
+        checkpoint_bytes: int = 128 * 2**20,
         observers: Sequence[Observer] = (),
         admission: Admission | None = None,
         notices_per_minute: int = 600,

@@ -86,7 +86,7 @@ class CollectorSettings(BaseSettings):
     )
     checkpoint_interval: Duration = Field(300.0, description="how often to snapshot the state")
     checkpoint_bytes: int = Field(
-        64 * 2**20,
+        128 * 2**20,
         ge=4096,
         description="also snapshot the state when its journal reaches this many bytes",
     )
