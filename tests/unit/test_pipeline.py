@@ -298,7 +298,11 @@ def test_hours_written_late_into_are_owed_before_the_acknowledgement(tmp_path: P
         body = {"ts": three_hours_ago + seq, "seq": seq, "boot": "b", "pairs_total": seq,
                 "state": "running"}  # fmt: skip
         source.add("hosiery/v1/E0001/M001/counter", orjson.dumps(body))
-    source.add(*reading("M002", 1, 1))  # a fresh reading owes nothing
+    # A fresh reading owes nothing: fresh now, not when the module was imported (the full suite
+    # runs this test more than LATE_MS later).
+    fresh = {"ts": time.time_ns() // 1_000_000, "seq": 1, "boot": "b", "pairs_total": 1,
+             "state": "running"}  # fmt: skip
+    source.add("hosiery/v1/E0001/M002/counter", orjson.dumps(fresh))
     pipeline.start()
     try:
         wait_until(lambda: len(source.acked) == 4, 10, what="all acknowledged")
