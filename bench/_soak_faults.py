@@ -37,11 +37,11 @@ HEAVY = (
     "disk_full",
     "influx_hang",
 )
-"""The heavy faults in their default order. A broker crash comes long after a collector kill:
-a collector killed between its InfluxDB write and its journal leaves points its state does not
-know, which the broker's redelivery normally accounts again; a broker crash before that
-redelivery loses it, and the machine's next reading then counts those pairs a second time
-(``--order collector_kill,broker_kill,...`` shows it; docs/reliability.md, Soak)."""
+"""The heavy faults in their default order. Any order must end exact: a collector killed
+after an InfluxDB write and a broker crash before the broker's next save (so that the batch's
+messages are never redelivered) is covered by the journal written ahead of the write
+(``--order collector_kill,broker_kill,...`` exercises it; docs/architecture.md, Write-ahead
+journal)."""
 LIGHT = ("flood", "takeover", "slow_webhook")
 
 

@@ -1,14 +1,21 @@
-"""The collector's pipeline: source -> validate -> account -> batch -> sink -> journal -> ack.
+"""The collector's pipeline: source -> validate -> account -> batch -> journal -> sink -> ack.
 
 Two threads besides the MQTT client's network thread (:mod:`mqtt.client`):
 
 * the **worker** drains deliveries from the source, validates them, accounts accepted readings
   in the ledger, formats line protocol, and hands full batches (by size, or every
   ``flush_interval``) to the writer through a small bounded queue;
-* the **writer** writes each batch to InfluxDB, appends its accepted readings to the journal, and
-  only then acknowledges its messages to the broker, in arrival order. Both steps run through one
-  :class:`~collector.retry.Retrier` (the pipeline owns the retry policy; the writers make one
-  attempt each), which also tells the health check since when a step has been failing.
+* the **writer** appends each batch with accepted readings to the journal (write-ahead), writes
+  it to InfluxDB, confirms it in the journal, and only then acknowledges its messages to the
+  broker, in arrival order. Every step runs through one :class:`~collector.retry.Retrier` (the
+  pipeline owns the retry policy; the writers make one attempt each), which also tells the
+  health check since when a step has been failing. The journal comes first so that the
+  accounting of everything InfluxDB has is durable even if the broker later loses the messages
+  (see :mod:`collector.journal`); batches a crash left unconfirmed are written again at start.
+
+Checkpoints (a snapshot of the ledger, then an empty journal) are taken at start when the
+journal holds anything, every ``checkpoint_interval`` seconds, and whenever the journal reaches
+``checkpoint_bytes``, so that it stays bounded however often the collector restarts.
 
 Backpressure: when InfluxDB is down the writer keeps retrying, the batch queue fills, the worker
 blocks on it and stops draining, acknowledgements stop, and the broker stops sending once the
@@ -31,7 +38,7 @@ from collector.accounting import Ledger, Verdict
 from collector.admission import Admission
 from collector.errors import CollectorError, WriteAbortedError
 from collector.health import INFLUX_STEP, JOURNAL_STEP
-from collector.journal import Journal
+from collector.journal import Journal, Unwritten
 from collector.late import HOUR_MS, LATE_MS, LateHours, late_hours
 from collector.logs import RateLimit
 from collector.metrics import CollectorMetrics
@@ -44,6 +51,7 @@ from influx.lines import (
     encode_payload,
     gateway_line,
     pairs_correction_line,
+    parse_production,
     printable,
     production_line,
     production_time_ns,
@@ -93,6 +101,7 @@ class Batch:
     __slots__ = (
         "cut",
         "deliveries",
+        "journaled",
         "late",
         "lines",
         "newest_ts",
@@ -110,6 +119,8 @@ class Batch:
         self.oldest_fresh = 2**62
         """The oldest ``ts`` of the readings not older than ``cut``."""
         self.lines: list[str] = []
+        self.journaled: list[int] = []
+        """Numbers of journal batches these lines already are (written again after a crash)."""
         self.deliveries: list[Delivery] = []
         self.tally: Tally[str] = Tally()
         self.readings = 0
@@ -119,6 +130,14 @@ class Batch:
     def __bool__(self) -> bool:
         """Whether there is anything to write or acknowledge."""
         return bool(self.deliveries or self.lines)
+
+    def note_time(self, ts: int) -> None:
+        """Note an accepted reading's time (ms) for the rollups (see :mod:`collector.late`)."""
+        self.newest_ts = max(self.newest_ts, ts)
+        if ts < self.cut:
+            self.late.add(ts // HOUR_MS)
+        elif ts < self.oldest_fresh:
+            self.oldest_fresh = ts
 
 
 _STOP = None
@@ -139,6 +158,7 @@ class Pipeline:
         batch_size: int = 5000,
         flush_interval: float = 1.0,
         checkpoint_interval: float = 300.0,
+        checkpoint_bytes: int = 128 * 2**20,
         observers: Sequence[Observer] = (),
         admission: Admission | None = None,
         notices_per_minute: int = 600,
@@ -160,6 +180,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_bytes = checkpoint_bytes
         self.observers = tuple(observers)
         self.clock = clock
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.pipeline")
@@ -198,6 +219,15 @@ class Pipeline:
     def start(self) -> None:
         self._worker = threading.Thread(target=self._guard(self._work), name="worker", daemon=True)
         self._writer = threading.Thread(target=self._guard(self._write), name="writer", daemon=True)
+        unwritten = self.journal.unwritten
+        if unwritten.numbers:
+            # Before anything new: batches a crash left journaled but not confirmed written.
+            self.log.warning(
+                "writing journaled batches to InfluxDB again (not confirmed before a stop)",
+                batches=len(unwritten.numbers),
+                lines=len(unwritten.lines),
+            )
+            self._batches.put_nowait(self._rewrite(unwritten))
         self._writer.start()
         self._worker.start()
 
@@ -248,7 +278,10 @@ class Pipeline:
     def _work(self) -> None:
         batch = Batch()
         flush_at = 0.0
-        next_checkpoint = time.monotonic() + self.checkpoint_interval
+        # A journal left by an earlier run is folded into a snapshot at once (after the writer
+        # has written its unconfirmed batches), so that restarts cannot grow it without bound.
+        first_checkpoint = 0.0 if self.journal.size else self.checkpoint_interval
+        next_checkpoint = time.monotonic() + first_checkpoint
         next_tick = 0.0
         while True:
             stopping = self._stopping.is_set()
@@ -273,7 +306,7 @@ class Pipeline:
                 next_tick = self._observe(batch, now, next_tick)
             # A snapshot must hold only what is journaled, so the open batch (whose readings
             # the ledger already holds) goes to the writer before a checkpoint.
-            checkpoint_due = now >= next_checkpoint
+            checkpoint_due = now >= next_checkpoint or self.journal.size >= self.checkpoint_bytes
             if batch and (
                 len(batch.deliveries) >= self.batch_size
                 or now >= flush_at
@@ -397,6 +430,7 @@ class Pipeline:
             )
             batch.readings += 1
             batch.pairs += outcome.pairs
+            # Batch.note_time, inlined on the per-reading path.
             batch.newest_ts = max(batch.newest_ts, data.ts)
             if data.ts < batch.cut:
                 batch.late.add(data.ts // HOUR_MS)
@@ -509,18 +543,36 @@ class Pipeline:
             finally:
                 self._batches.task_done()
 
+    def _rewrite(self, unwritten: Unwritten) -> Batch:
+        """The batch that writes journaled, unconfirmed lines again (see collector.journal)."""
+        batch = Batch()
+        batch.cut = self.clock() // 1_000_000 - LATE_MS
+        batch.lines = unwritten.lines
+        batch.journaled = unwritten.numbers
+        for line in unwritten.lines:
+            record = parse_production(line.encode())
+            if record is not None:
+                batch.note_time(record.ts)
+        return batch
+
     def _write_batch(self, batch: Batch) -> bool:
         started = time.monotonic()
         self.write_started_ns = self.clock()
         try:
             body = "\n".join(batch.lines).encode()
+            numbers = list(batch.journaled)
+            if batch.readings:
+                # Write-ahead: the accounting is durable before InfluxDB can hold the points.
+                numbers = []
+                if not self._durable(
+                    lambda: numbers.append(self.journal.begin(body)), JOURNAL_STEP
+                ):
+                    return False
             if body and not self._durable(lambda: self._influx(body), INFLUX_STEP):
                 return False
-            if batch.readings and not self._durable(
-                lambda: self.journal.append(body), JOURNAL_STEP
-            ):
+            if numbers and not self._durable(lambda: self._confirm(numbers), JOURNAL_STEP):
                 return False
-            if self.late is not None and batch.readings:
+            if self.late is not None and (batch.readings or batch.journaled):
                 self._owe_late(batch)
         finally:
             self.write_started_ns = 0
@@ -529,6 +581,12 @@ class Pipeline:
         self.last_write_ok_ns = self.clock()
         self._record(batch, time.monotonic() - started)
         return True
+
+    def _confirm(self, numbers: list[int]) -> None:
+        """Confirm journal batches (an attempt that fails part-way goes on where it stopped)."""
+        while numbers:
+            self.journal.confirm(numbers[0])
+            numbers.pop(0)
 
     def _owe_late(self, batch: Batch) -> None:
         """Owe a re-roll of the hours this batch wrote late into (before acknowledging it)."""

@@ -158,6 +158,7 @@ class Collector:
                 batch_size=s.batch_size,
                 flush_interval=s.flush_interval,
                 checkpoint_interval=s.checkpoint_interval,
+                checkpoint_bytes=s.checkpoint_bytes,
                 observers=observers,
                 admission=Admission(
                     max_machines=s.max_machines,
@@ -176,7 +177,9 @@ class Collector:
             # The worker runs before the subscription is confirmed: with a backlog, the broker
             # sends a whole receive window first, and it is processed while start-up completes.
             self.pipeline.start()
-            self.source.start(timeout=s.mqtt_connect_timeout)
+            self.source.start(
+                timeout=s.mqtt_connect_timeout, expect_session=self.journal.found_state
+            )
             self.http.start()
         except BaseException:
             if self.pipeline is not None:

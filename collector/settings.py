@@ -85,6 +85,11 @@ class CollectorSettings(BaseSettings):
         Path("var/collector"), description="accounting state (journal and snapshot); keep it"
     )
     checkpoint_interval: Duration = Field(300.0, description="how often to snapshot the state")
+    checkpoint_bytes: int = Field(
+        128 * 2**20,
+        ge=4096,
+        description="also snapshot the state when its journal reaches this many bytes",
+    )
     reorder_window: int = Field(
         8, ge=1, le=1000, description="readings per boot kept for reordering"
     )

@@ -200,7 +200,9 @@ class SourceStats(NamedTuple):
     disconnects: int
     """Connections lost (or closed) after they were established."""
     sessions_lost: int
-    """Reconnections on which the broker no longer had the session (queued messages lost)."""
+    """Connections on which the broker no longer had the session (queued messages lost): every
+    reconnection without it, and the first connection when the collector had a state (it ran
+    before under its client id) and the broker had no session for it."""
     received: int
     acked: int
     stale_acks: int
@@ -309,11 +311,16 @@ class MqttSource(Handler):
         self._size_checked = False
         self._starting = False
         self._stopping = False
+        self._expect_session = False
 
     # ----------------------------------------------------------------------------- lifecycle
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, *, expect_session: bool = False) -> None:
         """Connect, wait for the broker to accept the connection and the subscription.
+
+        ``expect_session``: the collector ran before under this client id (it has a state), so
+        the broker should still hold its session; if it does not, that first connection counts
+        in ``sessions_lost`` like a reconnection without the session.
 
         Raises :class:`~collector.errors.MqttUnavailableError` if the broker cannot be reached
         or does not answer within ``timeout`` seconds, and
@@ -325,6 +332,7 @@ class MqttSource(Handler):
         client = self._client_factory(self.config, self)
         self._client = client
         client.subscribe(SUBSCRIPTION, self.config.qos, no_local=True)
+        self._expect_session = expect_session
         self._starting = True
         try:
             client.start(timeout)
@@ -470,7 +478,7 @@ class MqttSource(Handler):
         try:
             self._connects += 1
             self._connected = True
-            if not connack.session_present and self._connects > 1:
+            if not connack.session_present and (self._connects > 1 or self._expect_session):
                 self._sessions_lost += 1
                 self._log.warning(
                     "mqtt session lost: messages queued while disconnected may be gone",

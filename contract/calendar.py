@@ -127,6 +127,11 @@ class Holiday:
             dt.date(_REFERENCE_YEAR, self.month, self.day)
         except ValueError as exc:
             raise ValueError(f"holiday {self.name}: {exc}") from exc
+        except OverflowError:
+            # A number beyond C integers: the same error as any other.
+            in_year = 1 <= self.month <= 12
+            part = "day is out of range" if in_year else "month must be in 1..12"
+            raise ValueError(f"holiday {self.name}: {part}") from None
         if not 1 <= self.days <= 366:
             raise ValueError(f"holiday {self.name}: days must be 1-366")
 

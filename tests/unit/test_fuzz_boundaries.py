@@ -15,6 +15,7 @@
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -433,9 +434,16 @@ def test_capacity_that_adds_up_beyond_a_float_is_refused() -> None:
         parse_capacity(raw)
 
 
-def test_a_holiday_beyond_c_integers_is_a_value_error() -> None:
-    """Found by the fuzzer: such a month once reached ``datetime.date`` and raised OverflowError."""
-    holiday = b'{"name": "x", "month": 100000000000000000000, "day": 1}'
+@pytest.mark.parametrize(
+    ("month", "day", "problem"),
+    [
+        (10**20, 1, "holidays[0].month: Input should be"),
+        (-(10**20), 1, "holidays[0].month: Input should be"),
+        (5, 10**20, "holidays[0].day: Input should be"),
+    ],
+)
+def test_a_holiday_beyond_c_integers_is_a_value_error(month: int, day: int, problem: str) -> None:
+    holiday = f'{{"name": "x", "month": {month}, "day": {day}}}'.encode()
     raw = b'{"enterprises": [], "holidays": [' + holiday + b"]}"
-    with pytest.raises(ValueError, match="holidays"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(problem)}"):
         parse_registry(raw)

@@ -44,6 +44,13 @@ def body(lines: list[str]) -> bytes:
     return "\n".join(lines).encode()
 
 
+def journal_written(journal: Journal, lines: list[str]) -> int:
+    """Journal a batch the way the pipeline does when its InfluxDB write succeeds."""
+    number = journal.begin(body(lines))
+    journal.confirm(number)
+    return number
+
+
 def apply_all(ledger: Ledger, lines: list[str]) -> None:
     for line in lines:
         record = parse_production(line.encode())
@@ -79,7 +86,7 @@ def test_journaled_readings_survive_a_crash(
     ledger = journal.open(Ledger())
     batch = [rec(0, 3), rec(1, 8), rec(0, 4, machine="M002")]
     apply_all(ledger, batch)
-    journal.append(body(batch))
+    journal_written(journal, batch)
     journal.close()  # the process dies here: the kernel closes its files and drops its lock
 
     recovered = journals().open(Ledger())
@@ -93,12 +100,12 @@ def test_checkpoint_then_more_readings(tmp_path: Path, journals: Callable[[], Jo
     ledger = journal.open(Ledger(window=4))
     first = [rec(i, i * 2) for i in range(6)]
     apply_all(ledger, first)
-    journal.append(body(first))
+    journal_written(journal, first)
     journal.checkpoint(ledger)
     assert (tmp_path / JOURNAL).stat().st_size == 0
     second = [rec(6, 12), rec(7, 15)]
     apply_all(ledger, second)
-    journal.append(body(second))
+    journal_written(journal, second)
     journal.close()
 
     recovered = journals().open(Ledger())
@@ -112,7 +119,7 @@ def test_replay_over_a_snapshot_that_already_holds_it_is_harmless(
     ledger = journal.open(Ledger())
     batch = [rec(0, 1), rec(1, 5)]
     apply_all(ledger, batch)
-    journal.append(body(batch))
+    journal_written(journal, batch)
     (tmp_path / SNAPSHOT).write_bytes(orjson.dumps(ledger.dump()))
     journal.close()  # crash between snapshot and truncation: the journal still holds the batch
 
@@ -160,7 +167,7 @@ def test_two_collectors_cannot_share_a_directory(
 
 def test_append_before_open_is_an_error(tmp_path: Path, journals: Callable[[], Journal]) -> None:
     with pytest.raises(StateError, match="not open"):
-        journals().append(body([rec(0, 1)]))
+        journals().begin(body([rec(0, 1)]))
 
 
 def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_record(
@@ -169,7 +176,7 @@ def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_record(
     journal = journals()
     ledger = journal.open(Ledger())
     first = [rec(0, 3)]
-    journal.append(body(first))
+    journal_written(journal, first)
     real_write = os.write
 
     def half_then_full(fd: int, data: bytes | memoryview) -> int:
@@ -181,12 +188,83 @@ def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_record(
     batch = [rec(1, 8), rec(0, 4, machine="M002")]
     monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(StateError, match="No space left"):
-        journal.append(body(batch))
-    journal.append(body(batch))  # the pipeline's retry, once there is room again
+        journal_written(journal, batch)
+    journal_written(journal, batch)  # the pipeline's retry, once there is room again
     apply_all(ledger, first + batch)
     journal.close()
 
-    assert (tmp_path / JOURNAL).read_bytes() == body(first + batch) + b"\n"
+    assert (tmp_path / JOURNAL).read_bytes() == (
+        b"#batch 1 1\n" + body(first) + b"\n#written 1\n"
+        b"#batch 2 2\n" + body(batch) + b"\n#written 2\n"
+    )
     recovered = journals().open(Ledger())
     assert recovered.apply("E0001", "M001", "a", 1, 1001, 8).verdict is Verdict.DUPLICATE
     assert len(recovered) == 2
+
+
+def test_a_batch_not_confirmed_written_is_accounted_and_handed_back_to_write_again(
+    journals: Callable[[], Journal],
+) -> None:
+    journal = journals()
+    journal.open(Ledger())
+    journal_written(journal, [rec(0, 3)])
+    unconfirmed = [rec(1, 8), pairs_correction_line("E0001", "M001", 1_000_000_000, 3)]
+    journal.begin(body(unconfirmed))
+    later = [rec(2, 12)]
+    journal_written(journal, later)  # confirmed, but after the unconfirmed one: written again too
+    journal.close()  # crash: InfluxDB may or may not have batch 2
+
+    recovered = journals()
+    ledger = recovered.open(Ledger())
+    assert recovered.replayed == 3
+    assert ledger.apply("E0001", "M001", "a", 2, 1002, 12).verdict is Verdict.DUPLICATE
+    assert recovered.unwritten.lines == unconfirmed + later
+    assert recovered.unwritten.numbers == [2]
+    with pytest.raises(StateError, match="not yet written to InfluxDB"):
+        recovered.checkpoint(ledger)
+    recovered.confirm(2)
+    recovered.checkpoint(ledger)
+    assert recovered.size == 0
+    # Numbers go on after those already used, so that no marker confirms an older batch.
+    assert recovered.begin(body([rec(3, 13)])) == 4
+
+
+def test_a_batch_torn_by_a_crash_during_its_append_is_not_replayed(
+    tmp_path: Path, journals: Callable[[], Journal]
+) -> None:
+    journal = journals()
+    journal.open(Ledger())
+    journal_written(journal, [rec(0, 3)])
+    journal.close()
+    whole = (tmp_path / JOURNAL).read_bytes()
+    # Two of its three lines reached the disk, the last one whole: the batch is still torn.
+    torn = b"#batch 2 3\n" + body([rec(1, 8), rec(2, 9)]) + b"\n"
+    (tmp_path / JOURNAL).write_bytes(whole + torn)
+
+    recovered = journals()
+    ledger = recovered.open(Ledger())
+    assert recovered.replayed == 1
+    assert recovered.unwritten.numbers == []
+    assert (tmp_path / JOURNAL).read_bytes() == whole
+    assert recovered.size == len(whole)
+    assert ledger.apply("E0001", "M001", "a", 1, 1001, 8).pairs == 5
+
+
+def test_a_corrupt_batch_header_is_a_clear_error(
+    tmp_path: Path, journals: Callable[[], Journal]
+) -> None:
+    (tmp_path / JOURNAL).write_bytes(b"#batch 1\n" + rec(1, 4).encode() + b"\n")
+    with pytest.raises(StateError, match=r"journal.log:1: not a journal record"):
+        journals().open(Ledger())
+
+
+def test_the_journal_size_counts_what_it_holds(
+    tmp_path: Path, journals: Callable[[], Journal]
+) -> None:
+    journal = journals()
+    ledger = journal.open(Ledger())
+    assert journal.size == 0
+    journal_written(journal, [rec(0, 3)])
+    assert journal.size == (tmp_path / JOURNAL).stat().st_size > 0
+    journal.checkpoint(ledger)
+    assert journal.size == 0

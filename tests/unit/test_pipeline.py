@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from collector.accounting import Ledger
 from collector.admission import Admission
-from collector.journal import Journal
+from collector.journal import JOURNAL, Journal
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics
 from collector.pipeline import Pipeline
@@ -20,6 +20,7 @@ from collector.retry import Backoff
 from collector.source import Delivery
 from collector.validate import Validator
 from influx.errors import InfluxUnreachableError
+from influx.lines import production_line
 from stack.process import wait_until
 
 NOW_MS = int(time.time() * 1000)
@@ -298,7 +299,11 @@ def test_hours_written_late_into_are_owed_before_the_acknowledgement(tmp_path: P
         body = {"ts": three_hours_ago + seq, "seq": seq, "boot": "b", "pairs_total": seq,
                 "state": "running"}  # fmt: skip
         source.add("hosiery/v1/E0001/M001/counter", orjson.dumps(body))
-    source.add(*reading("M002", 1, 1))  # a fresh reading owes nothing
+    # A fresh reading owes nothing: fresh now, not when the module was imported (the full suite
+    # runs this test more than LATE_MS later).
+    fresh = {"ts": time.time_ns() // 1_000_000, "seq": 1, "boot": "b", "pairs_total": 1,
+             "state": "running"}  # fmt: skip
+    source.add("hosiery/v1/E0001/M002/counter", orjson.dumps(fresh))
     pipeline.start()
     try:
         wait_until(lambda: len(source.acked) == 4, 10, what="all acknowledged")
@@ -327,3 +332,85 @@ def test_fresh_readings_written_late_after_an_outage_are_owed(tmp_path: Path) ->
         pipeline.stop(5)
         journal.close()
     assert late.take(NOW_MS + 3_600_000, 10) == [(NOW_MS + 1) // 3_600_000 * 3_600_000]
+
+
+def checkpoints(registry: CollectorRegistry) -> float:
+    return registry.get_sample_value("hosiery_collector_checkpoints_total") or 0.0
+
+
+def test_a_batch_is_journaled_before_influxdb_has_it(tmp_path: Path) -> None:
+    source, sink, journal, pipeline = build(tmp_path)
+    journaled_at_write: list[bytes] = []
+    write = sink.write
+
+    def journal_then_write(lines: bytes) -> None:
+        journaled_at_write.append((tmp_path / JOURNAL).read_bytes())
+        write(lines)
+
+    sink.write = journal_then_write  # type: ignore[method-assign]
+    for seq in range(3):
+        source.add(*reading("M001", seq, seq))
+    pipeline.start()
+    try:
+        wait_until(lambda: len(source.acked) == 3, 10, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    for body, journaled in zip(sink.bodies, journaled_at_write, strict=True):
+        assert body in journaled
+        assert b"#written" not in journaled.rsplit(body, 1)[1]
+
+
+def test_batches_a_crash_left_unconfirmed_are_written_first_and_then_folded_into_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    earlier = Journal(tmp_path)
+    earlier.open(Ledger())
+    line = production_line("E0001", "M001", NOW_MS + 1, 1, "b", 5, 5, "running", None, None)
+    earlier.begin(line.encode())  # the crash: InfluxDB may have it, the journal did not learn
+    earlier.close()
+
+    registry = CollectorRegistry()
+    source, sink, journal, pipeline = build(tmp_path, registry, checkpoint_interval=3600)
+    pipeline.start()
+    try:
+        wait_until(lambda: checkpoints(registry) == 1, 10, what="checkpoint at start")
+        assert sink.bodies == [line.encode()]
+        assert journal.size == 0
+        source.add(*reading("M001", 2, 9))
+        wait_until(lambda: source.acked == [1], 10, what="acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    # The ledger had the unconfirmed reading: the next one counts only its own pairs.
+    assert b" pairs=4i," in sink.bodies[1]
+
+
+def test_the_journal_is_checkpointed_when_it_reaches_its_size_bound(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    source, _sink, journal, pipeline = build(
+        tmp_path, registry, checkpoint_interval=3600, checkpoint_bytes=4096
+    )
+    largest = 0
+
+    def sample() -> bool:
+        nonlocal largest
+        largest = max(largest, journal.size)
+        return len(source.acked) == 300
+
+    for seq in range(300):
+        source.add(*reading("M001", seq, seq))
+    pipeline.start()
+    try:
+        wait_until(sample, 20, interval=0.001, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    assert checkpoints(registry) >= 5
+    # Bounded: at most the bound plus the batches in flight (two of ten readings) past it.
+    assert largest < 4096 + 2 * 10 * 300
+    recovered = Journal(tmp_path)
+    try:
+        assert recovered.open(Ledger()).dump() == pipeline.ledger.dump()
+    finally:
+        recovered.close()

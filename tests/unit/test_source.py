@@ -354,6 +354,25 @@ def test_a_reconnect_without_the_session_is_counted_and_logged(
     assert any(e["event"].startswith("mqtt session lost") for e in logs)
 
 
+def test_a_first_connection_without_the_session_is_lost_only_for_a_collector_with_a_state(
+    client: SimulatedClient,
+) -> None:
+    def first_start(*, expect_session: bool) -> MqttSource:
+        source = MqttSource(
+            MqttSourceConfig(port=1884, client_id="collector-a"), client_factory=factory(client)
+        )
+        source.start(timeout=10, expect_session=expect_session)
+        source.stop()
+        return source
+
+    # The simulated broker answers the first CONNECT without a session.
+    assert first_start(expect_session=False).stats().sessions_lost == 0
+    with capture_logs() as logs:
+        restarted = first_start(expect_session=True)
+    assert restarted.stats().sessions_lost == 1
+    assert any(e["event"].startswith("mqtt session lost") for e in logs)
+
+
 def test_connected_means_the_subscription_is_confirmed_too(
     client: SimulatedClient, source: MqttSource
 ) -> None:
