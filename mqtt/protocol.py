@@ -278,10 +278,13 @@ def pubacks(packet_ids: Iterable[int]) -> bytes:
     return b"".join([ack(packet_id).write() for packet_id in packet_ids])
 
 
+_QOS = (mqtt5.QoS(0), mqtt5.QoS(1))
+
+
 def _qos(value: int) -> mqtt5.QoS:
     if value not in (0, 1):
         raise ValueError(f"qos {value} is not supported (0 or 1)")
-    return mqtt5.QoS(value)
+    return _QOS[value]
 
 
 class Session:
@@ -441,8 +444,10 @@ class Session:
             message.done = True
             message.reason_code = reason_code
             self._send_quota += 1
-            self._release()
-        return PubAck(packet_id, reason_code, message)
+            if self._waiting:
+                self._release()
+        # (tuple.__new__: see receive(); a publisher gets one PUBACK per message)
+        return tuple.__new__(PubAck, (packet_id, reason_code, message))
 
     # -------------------------------------------------------------------- sending
 
@@ -470,7 +475,9 @@ class Session:
         self, topic: str, payload: bytes, qos: int = 1, *, retain: bool = False
     ) -> Outgoing:
         """Queue a publication; it goes out now if connected and the broker's window allows."""
-        message = Outgoing(topic, payload, _qos(qos).value, retain)
+        if qos not in (0, 1):
+            raise ValueError(f"qos {qos} is not supported (0 or 1)")
+        message = Outgoing(topic, payload, qos, retain)
         self._waiting.append(message)
         self._release()
         return message
@@ -481,6 +488,8 @@ class Session:
         waiting = self._waiting
         output = self._output
         limit = self.connack.maximum_packet_size if self.connack is not None else None
+        publish_packet = mqtt5.PublishPacket
+        in_flight = self._in_flight
         while waiting:
             message = waiting[0]
             if message.qos == 1 and self._send_quota <= 0:
@@ -489,10 +498,10 @@ class Session:
             dup = message.sent
             if message.qos == 1 and not dup:
                 message.packet_id = self._packet_id()
-            data = mqtt5.PublishPacket(
+            data = publish_packet(
                 message.topic,
                 message.payload,
-                qos=mqtt5.QoS(message.qos),
+                qos=_QOS[message.qos],
                 retain=message.retain,
                 packet_id=message.packet_id or None,
                 duplicate=dup,
@@ -509,7 +518,7 @@ class Session:
             if message.qos == 0:
                 message.done = True
                 continue
-            self._in_flight[message.packet_id] = message
+            in_flight[message.packet_id] = message
             self._send_quota -= 1
 
     @property
