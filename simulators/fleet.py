@@ -39,7 +39,6 @@ from simulators.faults import NO_FAULTS, FaultCounts, FaultInjector, FaultRates
 from simulators.gateway import Gateway, GatewayState
 from simulators.machine import Dynamics, MachineModel
 from simulators.malformed import malformed_message
-from simulators.mqtt_wire import str16
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
 from simulators.park import Park, build_park
 from simulators.rng import SplitMix64, derive_seed
@@ -162,7 +161,7 @@ class Fleet:
         self._machine_ids = [m.id for m in self.park.machines]
         self._gateway_of: list[int] = []
         self._channels: list[CounterChannel] = []
-        self._topics16: list[bytes] = []
+        self._topics: list[str] = []
         self._rpm: list[float] = []
         for g, enterprise in enumerate(self.park.enterprises):
             for machine in enterprise.machines:
@@ -174,7 +173,7 @@ class Fleet:
                         self._boot_prefix,
                     )
                 )
-                self._topics16.append(str16(counter_topic(enterprise.id, machine.id)))
+                self._topics.append(counter_topic(enterprise.id, machine.id))
                 self._rpm.append(machine.style.rpm)
         self._models: list[MachineModel] = []
         self._heap: list[tuple[float, int]] = []
@@ -338,7 +337,7 @@ class Fleet:
         gateway_of = self._gateway_of
         models = self._models
         channels = self._channels
-        topics = self._topics16
+        topics = self._topics
         rpms = self._rpm
         messages = 0
         readings = 0
@@ -380,7 +379,7 @@ class Fleet:
                         pairs_total=total,
                         style=channel.style,
                     )
-                    gateway.publish(str16(bad_topic), bad_payload)
+                    gateway.publish(bad_topic, bad_payload)
                     counts.malformed += 1
                     messages += 1
         self.messages += messages
@@ -406,7 +405,7 @@ class Fleet:
                 state = model.state(sim_end)
                 rpm = self._rpm[i] if state is _RUNNING else 0.0
                 for payload in channel.final(ended_ms, int(model.knitted), state, rpm):
-                    gateway.publish(self._topics16[i], payload)
+                    gateway.publish(self._topics[i], payload)
                     self.messages += 1
                 self.readings += 1
             truths.append(
