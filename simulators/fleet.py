@@ -19,6 +19,7 @@ Library use (tests, demos)::
 or ``run_fleet(config, stop=event)`` in the calling thread.
 """
 
+import gc
 import heapq
 import random
 import re
@@ -115,6 +116,7 @@ class Fleet:
         clock_ms: Callable[[], int] = wall_ms,
         monotonic: Callable[[], float] = time.monotonic,
         boot_prefix: str | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         self.config = config
         self.park = park or build_park(config.params, seed=config.seed, machines=config.machines)
@@ -128,6 +130,7 @@ class Fleet:
         self._wall_ms = clock_ms
         self._mono = monotonic
         self._boot_prefix = boot_prefix or f"r{clock_ms():x}{secrets.token_hex(2)}"
+        self._freeze_heap = freeze_heap
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -292,6 +295,11 @@ class Fleet:
         ]
         heapq.heapify(self._heap)
         self._connections.schedule_deaths(self._mono0)
+        if self._freeze_heap:
+            # The park's models live as long as the process: out of the garbage collector's
+            # full passes, which otherwise walk them all for the short-lived publications.
+            gc.collect()
+            gc.freeze()
 
     def _sim_time(self, mono: float) -> float:
         return self._sim0 + (mono - self._mono0) * self.config.speed

@@ -18,7 +18,7 @@ import orjson
 from contract import status_topic
 from mqtt.client import ClientOptions
 from mqtt.connection import Connection, ConnectionHandler
-from mqtt.protocol import ConnAck, SessionOptions, Will, reason_name
+from mqtt.protocol import ConnAck, Outgoing, SessionOptions, Will, reason_name
 from simulators.broker import BrokerAddress
 
 
@@ -82,6 +82,9 @@ class Gateway(ConnectionHandler):
         if tls is None and broker.tls:
             tls = broker.tls_context()
         self.connection = Connection(options, selector, self, tls=tls, monotonic=monotonic)
+        self.publish: Callable[[str, bytes], Outgoing] = self.connection.session.publish
+        """Queue a QoS 1 reading (sent by :meth:`flush`; kept until the broker acks it). The
+        session's own method, bound here: one Python call less per reading."""
         self._online_since_ms = 0
 
     @property
@@ -133,10 +136,6 @@ class Gateway(ConnectionHandler):
                 self._on_lost(self)
 
     # -- I/O, driven by the fleet -----------------------------------------------------------------
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Queue a QoS 1 reading (sent by :meth:`flush`; kept until the broker acks it)."""
-        self.connection.session.publish(topic, payload)
 
     def flush(self) -> None:
         """Send what is queued."""
