@@ -29,6 +29,7 @@ from mqtt.protocol import (
     Disconnect,
     Outgoing,
     PingResp,
+    PubAck,
     Publish,
     Session,
     pubacks,
@@ -76,6 +77,7 @@ class Connection:
     ) -> None:
         self.options = options
         self.session = Session(options.session)
+        self._queued = self.session._output  # (one list for the session's life)
         self.handler = handler
         self._selector = selector
         if tls is None and options.tls_ca is not None:
@@ -187,10 +189,12 @@ class Connection:
         if sock is None:
             return
         out = self._out
-        data = self.session.data_to_send()
-        if data:
-            out += data
-        if not out:
+        queued = self._queued
+        if queued:  # (the session's data_to_send, without the call and the copy)
+            for chunk in queued:
+                out += chunk
+            queued.clear()
+        elif not out:
             return
         try:
             sent = sock.send(out)
@@ -221,6 +225,8 @@ class Connection:
             return
         for event in events:
             kind = type(event)
+            if kind is PubAck:
+                continue  # (the session has marked the publication done)
             if kind is ConnAck:
                 if not self._connack(event):  # type: ignore[arg-type]
                     return
@@ -232,8 +238,9 @@ class Connection:
                 text = reason_name(event.reason_code)  # type: ignore[union-attr]
                 self._lost(f"disconnected by the broker: {text}")
                 return
-            # PubAck: the session has marked the publication done; SubAck, UnsubAck: unused.
-        self.flush()  # (publications released by the PUBACKs, PUBACKs of messages)
+            # SubAck, UnsubAck: unused.
+        if self._out or self._queued:  # (released by PUBACKs; PUBACKs of messages)
+            self.flush()
 
     def _read(self) -> bytes:
         """What the socket has (b"" if nothing; the connection is lost if it ended)."""

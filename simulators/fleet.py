@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Self
 
 from contract import MachineState, counter_topic
+from mqtt.connection import Connection
 from simulators.broker import BrokerAddress
 from simulators.connections import Connections
 from simulators.counter import CounterChannel
@@ -316,8 +317,8 @@ class Fleet:
                 break
             touched = self._publish_due(now)
             connections.run_events(now)
-            for gateway in touched:
-                gateway.flush()
+            for connection in touched:
+                connection.flush()
             if now >= next_misc:
                 next_misc = now + 1.0
                 connections.keepalive(now)
@@ -327,10 +328,10 @@ class Fleet:
                 time.sleep(pause)
             connections.poll(0.0)
 
-    def _publish_due(self, now: float) -> set[Gateway]:
-        """Publish the readings of every machine due by ``now``; the gateways published to."""
+    def _publish_due(self, now: float) -> set[Connection]:
+        """Publish the readings of every machine due by ``now``; the connections published to."""
         heap = self._heap
-        touched: set[Gateway] = set()
+        touched: set[Connection] = set()
         if not heap or heap[0][0] > now:
             return touched
         sim_now = self._sim_time(now)
@@ -372,7 +373,7 @@ class Fleet:
                 gateway.publish(topic, payload)
             messages += len(payloads)
             readings += 1 if payloads else 0
-            touched.add(gateway)
+            touched.add(gateway.connection)
             if injector is not None:
                 kind = injector.malformed()
                 if kind is not None:
