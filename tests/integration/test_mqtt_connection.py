@@ -14,10 +14,11 @@ from tests.support.mqtt import recorder
 
 pytestmark = pytest.mark.integration
 
-STATUS = "hosiery/v1/E0001/status"
-TOPIC = "hosiery/v1/E0001/M001/counter"
-OTHER_STATUS = "hosiery/v1/E0002/status"  # (no retained Will from another test)
-OTHER_TOPIC = "hosiery/v1/E0002/M001/counter"
+# Topics of these tests alone: the session's broker keeps other tests' retained statuses.
+STATUS = "test/mqtt-connection/will/status"
+TOPIC = "test/mqtt-connection/will/data"
+OTHER_STATUS = "test/mqtt-connection/clean/status"
+OTHER_TOPIC = "test/mqtt-connection/clean/data"
 DEADLINE = 20.0
 
 
@@ -80,7 +81,7 @@ def test_publications_are_acknowledged_and_an_abort_publishes_the_will(
 ) -> None:
     will = Will(STATUS, b'{"online": false}', qos=1, retain=True)
     conn, events = connection(mosquitto, loop, "conn-will", will=will)
-    with recorder(mosquitto, "hosiery/v1/E0001/#") as rec:
+    with recorder(mosquitto, "test/mqtt-connection/will/#") as rec:
         conn.open()
         loop.until(lambda: conn.connected, "CONNACK")
         for n in range(500):
@@ -100,7 +101,7 @@ def test_a_clean_disconnect_leaves_no_will_and_a_reconnect_resends(
 ) -> None:
     will = Will(OTHER_STATUS, b"will", qos=1, retain=False)
     conn, events = connection(mosquitto, loop, "conn-clean", will=will)
-    with recorder(mosquitto, "hosiery/v1/E0002/#") as rec:
+    with recorder(mosquitto, "test/mqtt-connection/clean/#") as rec:
         conn.publish(OTHER_TOPIC, b"before connecting")  # waits in the session
         assert conn.pending == 1
         conn.open()
