@@ -57,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="publish every machine's counter over MQTT")
     _park_options(run)
-    run.add_argument("--mqtt-url", help="broker, mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
+    run.add_argument(
+        "--mqtt-url",
+        help="broker, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS; default mqtt://127.0.0.1:1883)",
+    )
+    run.add_argument(
+        "--mqtt-ca-file",
+        type=Path,
+        metavar="PATH",
+        help="CA certificate of an mqtts:// broker (default: the system's trusted CAs)",
+    )
     run.add_argument("--mqtt-username", help="user name (or HOSIERY_SIM_MQTT_USERNAME)")
     run.add_argument("--mqtt-password", help="password (better: HOSIERY_SIM_MQTT_PASSWORD)")
     run.add_argument(
@@ -179,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     settings = load_settings(options)
     config = settings.fleet_config()
-    fleet = Fleet(config, log=_say)
+    fleet = Fleet(config, log=_say, freeze_heap=True)  # (the process is the fleet's alone)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

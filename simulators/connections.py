@@ -9,9 +9,12 @@ and a clean DISCONNECT, so the broker drops the Last Will.
 import heapq
 import resource
 import selectors
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
+from mqtt.connection import Connection
 from simulators.broker import BrokerAddress, describe_os_error
 from simulators.errors import BrokerRefusedError, BrokerUnreachableError, ParameterError
 from simulators.faults import FaultCounts, FaultInjector
@@ -70,6 +73,15 @@ class Connections:
         self._wall_ms = wall_ms
         self._mono = monotonic
         self._selector = selectors.DefaultSelector()
+        contexts: dict[tuple[bool, Path | None], ssl.SSLContext | None] = {}
+
+        def tls(broker: BrokerAddress) -> ssl.SSLContext | None:
+            """One TLS context for every gateway (loading the CA file once)."""
+            key = (broker.tls, broker.ca_file)
+            if key not in contexts:
+                contexts[key] = broker.tls_context()
+            return contexts[key]
+
         self.gateways = [
             Gateway(
                 e.id,
@@ -82,6 +94,7 @@ class Connections:
                 connect_timeout=min(connect_timeout, 10.0),
                 on_lost=self._on_lost,
                 client_id_prefix=client_id_prefix,
+                tls=tls(brokers[e.id]),
             )
             for e in enterprises
         ]
@@ -115,11 +128,11 @@ class Connections:
     def poll(self, timeout: float) -> None:
         """Read and write whatever the sockets are ready for."""
         for key, mask in self._selector.select(timeout):
-            gateway: Gateway = key.data
+            connection: Connection = key.data
             if mask & _READ:
-                gateway.handle_read()
+                connection.handle_read()
             if mask & _WRITE:
-                gateway.flush()
+                connection.flush()
 
     def keepalive(self, now: float) -> None:
         for gateway in self.gateways:

@@ -48,7 +48,7 @@ class CounterChannel:
                 "seq": seq,
                 "boot": self.boot,
                 "pairs_total": total,
-                "state": state.value,
+                "state": state,  # (a StrEnum: orjson writes its value, without a Python call)
                 "style": self.style,
                 "rpm": rpm,
             }

@@ -19,6 +19,7 @@ Library use (tests, demos)::
 or ``run_fleet(config, stop=event)`` in the calling thread.
 """
 
+import gc
 import heapq
 import random
 import re
@@ -31,6 +32,7 @@ from types import TracebackType
 from typing import Self
 
 from contract import MachineState, counter_topic
+from mqtt.connection import Connection
 from simulators.broker import BrokerAddress
 from simulators.connections import Connections
 from simulators.counter import CounterChannel
@@ -39,7 +41,6 @@ from simulators.faults import NO_FAULTS, FaultCounts, FaultInjector, FaultRates
 from simulators.gateway import Gateway, GatewayState
 from simulators.machine import Dynamics, MachineModel
 from simulators.malformed import malformed_message
-from simulators.mqtt_wire import str16
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
 from simulators.park import Park, build_park
 from simulators.rng import SplitMix64, derive_seed
@@ -116,6 +117,7 @@ class Fleet:
         clock_ms: Callable[[], int] = wall_ms,
         monotonic: Callable[[], float] = time.monotonic,
         boot_prefix: str | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         self.config = config
         self.park = park or build_park(config.params, seed=config.seed, machines=config.machines)
@@ -129,6 +131,7 @@ class Fleet:
         self._wall_ms = clock_ms
         self._mono = monotonic
         self._boot_prefix = boot_prefix or f"r{clock_ms():x}{secrets.token_hex(2)}"
+        self._freeze_heap = freeze_heap
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -162,7 +165,7 @@ class Fleet:
         self._machine_ids = [m.id for m in self.park.machines]
         self._gateway_of: list[int] = []
         self._channels: list[CounterChannel] = []
-        self._topics16: list[bytes] = []
+        self._topics: list[str] = []
         self._rpm: list[float] = []
         for g, enterprise in enumerate(self.park.enterprises):
             for machine in enterprise.machines:
@@ -174,7 +177,7 @@ class Fleet:
                         self._boot_prefix,
                     )
                 )
-                self._topics16.append(str16(counter_topic(enterprise.id, machine.id)))
+                self._topics.append(counter_topic(enterprise.id, machine.id))
                 self._rpm.append(machine.style.rpm)
         self._models: list[MachineModel] = []
         self._heap: list[tuple[float, int]] = []
@@ -293,6 +296,11 @@ class Fleet:
         ]
         heapq.heapify(self._heap)
         self._connections.schedule_deaths(self._mono0)
+        if self._freeze_heap:
+            # The park's models live as long as the process: out of the garbage collector's
+            # full passes, which otherwise walk them all for the short-lived publications.
+            gc.collect()
+            gc.freeze()
 
     def _sim_time(self, mono: float) -> float:
         return self._sim0 + (mono - self._mono0) * self.config.speed
@@ -309,8 +317,8 @@ class Fleet:
                 break
             touched = self._publish_due(now)
             connections.run_events(now)
-            for gateway in touched:
-                gateway.flush()
+            for connection in touched:
+                connection.flush()
             if now >= next_misc:
                 next_misc = now + 1.0
                 connections.keepalive(now)
@@ -320,10 +328,10 @@ class Fleet:
                 time.sleep(pause)
             connections.poll(0.0)
 
-    def _publish_due(self, now: float) -> set[Gateway]:
-        """Publish the readings of every machine due by ``now``; the gateways published to."""
+    def _publish_due(self, now: float) -> set[Connection]:
+        """Publish the readings of every machine due by ``now``; the connections published to."""
         heap = self._heap
-        touched: set[Gateway] = set()
+        touched: set[Connection] = set()
         if not heap or heap[0][0] > now:
             return touched
         sim_now = self._sim_time(now)
@@ -338,7 +346,7 @@ class Fleet:
         gateway_of = self._gateway_of
         models = self._models
         channels = self._channels
-        topics = self._topics16
+        topics = self._topics
         rpms = self._rpm
         messages = 0
         readings = 0
@@ -365,7 +373,7 @@ class Fleet:
                 gateway.publish(topic, payload)
             messages += len(payloads)
             readings += 1 if payloads else 0
-            touched.add(gateway)
+            touched.add(gateway.connection)
             if injector is not None:
                 kind = injector.malformed()
                 if kind is not None:
@@ -380,7 +388,7 @@ class Fleet:
                         pairs_total=total,
                         style=channel.style,
                     )
-                    gateway.publish(str16(bad_topic), bad_payload)
+                    gateway.publish(bad_topic, bad_payload)
                     counts.malformed += 1
                     messages += 1
         self.messages += messages
@@ -406,7 +414,7 @@ class Fleet:
                 state = model.state(sim_end)
                 rpm = self._rpm[i] if state is _RUNNING else 0.0
                 for payload in channel.final(ended_ms, int(model.knitted), state, rpm):
-                    gateway.publish(self._topics16[i], payload)
+                    gateway.publish(self._topics[i], payload)
                     self.messages += 1
                 self.readings += 1
             truths.append(

@@ -36,6 +36,7 @@ class RunSettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None
     credentials_file: Path | None = None
     seed: int = DEFAULT_SEED
     scale: Annotated[float, Field(gt=0.0, le=25.0)] | None = None
@@ -101,6 +102,7 @@ class RunSettings(BaseSettings):
             self.mqtt_url,
             username=self.mqtt_username,
             password=None if self.mqtt_password is None else self.mqtt_password.get_secret_value(),
+            ca_file=self.mqtt_ca_file,
         )
         sim_start = None
         if self.sim_start is not None:

@@ -158,7 +158,10 @@ class WorkCalendar:
         local = t + self._offset
         day = math.floor(local / _DAY)
         second = local - day * _DAY
-        return any(start <= second < end for start, end in self._day(day))
+        for start, end in self._day(day):  # noqa: SIM110 - a loop costs a third of any() here
+            if start <= second < end:
+                return True
+        return False
 
     def on_seconds(self, t0: float, t1: float) -> float:
         """Staffed seconds in ``[t0, t1)``."""

@@ -65,7 +65,9 @@ def test_a_bad_registry_file_is_one_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "--mqtt-url", "http://x"], "must start with mqtt://"),
+        (["run", "--mqtt-url", "http://x"], "must start with mqtt:// or mqtts://"),
+        (["run", "--mqtt-ca-file", "ca.crt"], "CA file is for a TLS broker"),
+        (["run", "--mqtt-url", "mqtts://h", "--mqtt-ca-file", "/nonexistent/ca.crt"], "cannot use"),
         (["run", "--mqtt-url", "mqtt://"], "names no host"),
         (["run", "--mqtt-url", "mqtt://h:99999"], "invalid"),
         (["run", "--interval", "0"], "interval"),
@@ -122,11 +124,12 @@ def test_scale_picks_the_machine_count() -> None:
 @pytest.mark.parametrize(
     ("url", "host", "port"),
     [("mqtt://127.0.0.1:1883", "127.0.0.1", 1883), ("mqtt://broker", "broker", 1883),
-     ("mqtt://[::1]:2000", "::1", 2000)],
+     ("mqtt://[::1]:2000", "::1", 2000), ("mqtts://broker", "broker", 8883)],
 )  # fmt: skip
 def test_broker_urls(url: str, host: str, port: int) -> None:
     broker = parse_mqtt_url(url)
     assert (broker.host, broker.port) == (host, port)
+    assert broker.tls == url.startswith("mqtts://")
     assert parse_mqtt_url(broker.url) == broker
 
 
