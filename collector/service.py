@@ -53,6 +53,7 @@ def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
         keepalive=max(1, min(65535, int(settings.mqtt_keepalive))),
         receive_maximum=settings.mqtt_receive_maximum,
         tls_ca=settings.mqtt_ca_file,
+        tls=tls,
     )
 
 

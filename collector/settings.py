@@ -237,4 +237,6 @@ class CollectorSettings(BaseSettings):
             raise ValueError("give either --influx-token or --influx-username, not both")
         if (self.mqtt_username is None) != (self.mqtt_password is None):
             raise ValueError("--mqtt-username and --mqtt-password go together")
+        if self.mqtt_ca_file is not None and not self.mqtt_url.startswith("mqtts://"):
+            raise ValueError("--mqtt-ca-file is for an mqtts:// broker; --mqtt-url is not one")
         return self

@@ -108,6 +108,8 @@ class MqttSourceConfig:
     """Most unacknowledged QoS 1 messages the broker sends at once (the backpressure window)."""
     tls_ca: Path | None = None
     """CA certificate file; when set, the connection uses TLS and checks the broker's name."""
+    tls: bool = False
+    """TLS even without ``tls_ca`` (``mqtts://``): the system's CAs check the broker."""
     qos: int = 1
     """QoS of the subscription (0 or 1)."""
     maximum_packet_size: int = MAXIMUM_PACKET_SIZE
@@ -165,7 +167,7 @@ class MqttSourceConfig:
 
     @property
     def url(self) -> str:
-        scheme = "mqtts" if self.tls_ca is not None else "mqtt"
+        scheme = "mqtts" if self.tls or self.tls_ca is not None else "mqtt"
         return f"{scheme}://{self.host}:{self.port}"
 
     @property
@@ -252,6 +254,7 @@ def client_options(config: MqttSourceConfig) -> ClientOptions:
             maximum_packet_size=config.maximum_packet_size,
         ),
         tls_ca=config.tls_ca,
+        tls=config.tls,
         reconnect_min_delay=config.reconnect_min_delay,
         reconnect_max_delay=config.reconnect_max_delay,
     )

@@ -77,6 +77,8 @@ class ClientOptions:
     session: SessionOptions
     tls_ca: Path | None = None
     """CA certificate file; when set, TLS with the broker's name checked (``mqtts://``)."""
+    tls: bool = False
+    """TLS even without ``tls_ca``: the broker's certificate checked against the system's CAs."""
     reconnect_min_delay: float = 1.0
     reconnect_max_delay: float = 30.0
     connect_timeout: float = 10.0
@@ -87,8 +89,12 @@ class ClientOptions:
     """Source of the reconnect delays' jitter (0 <= x < 1)."""
 
     @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.tls_ca is not None
+
+    @property
     def url(self) -> str:
-        scheme = "mqtts" if self.tls_ca is not None else "mqtt"
+        scheme = "mqtts" if self.uses_tls else "mqtt"
         return f"{scheme}://{self.host}:{self.port}"
 
     def reconnect_delay(self, attempt: int) -> float:
@@ -194,7 +200,7 @@ class MqttClient:
         self.session = Session(options.session)
         self._lock = threading.Lock()  # session state and writes to the socket
         self._sock: socket.socket | None = None
-        self._tls = options.tls_ca is not None
+        self._tls = options.uses_tls
         self._subscriptions: dict[str, tuple[int, bool]] = {}  # pattern -> (qos, no_local)
         self._suback_ids: dict[int, list[str]] = {}
         self._unsubscribing: dict[int, Request] = {}
@@ -361,8 +367,9 @@ class MqttClient:
         sock = socket.create_connection((options.host, options.port), timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if options.tls_ca is not None:
-                context = ssl.create_default_context(cafile=str(options.tls_ca))
+            if options.uses_tls:
+                ca = None if options.tls_ca is None else str(options.tls_ca)
+                context = ssl.create_default_context(cafile=ca)
                 sock = context.wrap_socket(sock, server_hostname=options.host)
             # Sends block at most this long on a broker that stopped reading.
             sock.settimeout(max(10.0, float(self.session.options.keepalive or 60)))

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import SecretStr
 
-from collector.service import client_id
+from collector.service import client_id, mqtt_config
 from collector.settings import CollectorSettings
 
 
@@ -22,3 +22,18 @@ def test_the_client_id_defaults_to_the_broker_user(
     password = None if user is None else SecretStr("secret")
     settings = CollectorSettings(mqtt_client_id=given, mqtt_username=user, mqtt_password=password)
     assert client_id(settings) == expected
+
+
+def test_mqtts_without_a_ca_file_is_tls_checked_against_the_system_cas() -> None:
+    config = mqtt_config(CollectorSettings(mqtt_url="mqtts://broker.example"))
+    assert config.tls
+    assert config.tls_ca is None
+    assert config.url == "mqtts://broker.example:8883"
+    plain = mqtt_config(CollectorSettings(mqtt_url="mqtt://broker.example"))
+    assert not plain.tls
+    assert plain.url == "mqtt://broker.example:1883"
+
+
+def test_a_ca_file_for_a_plain_broker_is_refused() -> None:
+    with pytest.raises(ValueError, match="mqtt-ca-file is for an mqtts:// broker"):
+        CollectorSettings(mqtt_url="mqtt://broker.example", mqtt_ca_file="ca.crt")
