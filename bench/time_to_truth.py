@@ -500,6 +500,10 @@ class Run:
                 f"published {f['published_readings']:,} readings, {f['truth_pairs']:,} pairs in "
                 f"all; the truth known {f['truth_known_after_s']:.1f} s after the restart"
             ),
+            (
+                f"the restarted collector wrote {f['written_after_restart']:,} readings (the "
+                "backlog and the park's final readings)"
+            ),
             "",
             "after the restart                                      seconds",
             f"(a) raw = truth for every machine                     {at(f['raw_equal_after_s'])}",
