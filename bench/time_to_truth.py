@@ -64,6 +64,8 @@ ITEMS = (
     "machines by state",
     "pairs year to date",
 )
+CQ_EVERY_S = 300
+"""``RESAMPLE EVERY`` of the rollups' continuous queries (:mod:`collector.rollups`)."""
 WRITTEN = "hosiery_collector_readings_written_total"
 REROLLED = "hosiery_collector_reroll_hours_total"
 OWED = "hosiery_collector_reroll_hours_owed"
@@ -148,6 +150,11 @@ def park_size(args: argparse.Namespace) -> ParkSize:
     else:
         machines = machines_for_scale(DEFAULT_PARK, args.scale if args.scale else 1.0)
     return ParkSize(machines=machines, interval=args.interval, seed=args.seed)
+
+
+def next_cq_run(at_s: float) -> float:
+    """The continuous queries' next run after ``at_s`` (epoch s): every 5 minutes on the clock."""
+    return (at_s // CQ_EVERY_S + 1) * CQ_EVERY_S
 
 
 def load_average() -> float:
@@ -369,9 +376,35 @@ class Run:
         # The park stops cleanly (its truth fixed) as the collector comes back.
         sim.proc.send_signal(signal.SIGTERM)
         restart = time.monotonic()
+        restart_wall = time.time()
         rig.start_collector()
         f["load"]["restart"] = load_average()
         _say("collector restarted; the simulator is stopping")
+        truth = self._truth(restart)
+        judge = Judge(rig.influx.url, truth, park.machines, began)
+        try:
+            self._poll(judge, restart)
+            raw_at = out.figures["raw_equal_after_s"]
+            if raw_at is not None:
+                out.figures["next_cq_after_raw_s"] = (
+                    next_cq_run(restart_wall + raw_at) - restart_wall
+                )
+            self._last_check(judge)
+        finally:
+            judge.close()
+        f["load"]["end"] = load_average()
+        code = collector.stop(120)
+        if code != 0:
+            out.fail(f"the collector's last stop exited with {code}:\n{collector.log_tail()}")
+        out.lines = self._report()
+        return out
+
+    def _truth(self, restart: float) -> Truth:
+        """Wait for the park's clean stop; its truth."""
+        rig, out, f = self.rig, self.out, self.out.figures
+        sim = rig.simulator
+        assert sim is not None
+        assert sim.proc is not None
         try:
             sim_code = sim.proc.wait(300)
         except subprocess.TimeoutExpired:
@@ -389,18 +422,7 @@ class Run:
             f"truth: {truth.total:,} pairs of {len(machines):,} machines, known "
             f"{f['truth_known_after_s']:.1f} s after the restart"
         )
-        judge = Judge(rig.influx.url, truth, park.machines, began)
-        try:
-            self._poll(judge, restart)
-            self._last_check(judge)
-        finally:
-            judge.close()
-        f["load"]["end"] = load_average()
-        code = collector.stop(120)
-        if code != 0:
-            out.fail(f"the collector's last stop exited with {code}:\n{collector.log_tail()}")
-        out.lines = self._report()
-        return out
+        return truth
 
     def _poll(self, judge: Judge, restart: float) -> None:
         f, args = self.out.figures, self.args
@@ -514,6 +536,12 @@ class Run:
         ]
         lines += [f"    {n:<49} {at(f['items_equal_after_s'].get(n))}" for n in ITEMS]
         reroll = f["first_reroll_seen_after_s"]
+        cq = f.get("next_cq_after_raw_s")
+        if cq is not None:
+            lines.append(
+                f"    (the continuous queries' first run after (a): +{cq:.1f} s; the panels'"
+                " pairs cannot be true before it or the re-roll)"
+            )
         seen = f", the first seen at +{reroll:.0f} s" if reroll is not None else ""
         lines += [
             "",
