@@ -173,8 +173,11 @@ class StateDisk:
         self.skip_reason: str | None = None
         self._filler = path / "filler"
 
-    def prepare(self) -> None:
+    def prepare(self, *, mount: bool = True) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+        if not mount:
+            self.skip_reason = "not asked to mount a tmpfs"
+            return
         if os.geteuid() != 0:
             self.skip_reason = "not root: cannot mount a tmpfs to fill"
             return
@@ -231,6 +234,8 @@ class Rig:
         sim_faults: list[str],
         webhook_delay: float,
         state_mib: int,
+        state_tmpfs: bool = True,
+        collector_options: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.park = park
@@ -247,6 +252,10 @@ class Rig:
         self.disk = StateDisk(workdir / "state", state_mib)
         self.http_port = free_port()
         self.sim_faults = sim_faults
+        self.state_tmpfs = state_tmpfs
+        """False: the state directory is a plain directory of ``workdir``."""
+        self.collector_options = collector_options
+        """Further command-line options of the collector."""
         self.collector: Child | None = None
         self.simulator: Child | None = None
         self.helpers: list[Child] = []
@@ -283,7 +292,7 @@ class Rig:
             input=FLOOD_PASSWORD.encode(), check=True, stdout=subprocess.DEVNULL,
             cwd=REPO_ROOT, env=child_env(),
         )  # fmt: skip
-        self.disk.prepare()
+        self.disk.prepare(mount=self.state_tmpfs)
 
     def start_servers(self) -> None:
         self.mosquitto.start()
@@ -301,6 +310,7 @@ class Rig:
             "--registry", str(self.registry),
             "--alert-webhook", self.webhook.url,
             "--log-format", "json",
+            *self.collector_options,
         ]  # fmt: skip
 
     def start_collector(self) -> None:
