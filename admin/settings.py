@@ -8,13 +8,14 @@ passwords off command lines and lets a container set the file paths once.
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from admin.errors import AccountError
 from collector.durations import Duration
+from contract.secret_files import SecretFileError, SecretFileSettings
 
 
-class AdminSettings(BaseSettings):
+class AdminSettings(SecretFileSettings):
     model_config = SettingsConfigDict(env_prefix="HOSIERY_ADMIN_", frozen=True, extra="forbid")
 
     password_file: Path | None = None
@@ -47,3 +48,5 @@ def load_settings(options: dict[str, object]) -> AdminSettings:
         error = exc.errors()[0]
         where = "-".join(str(part) for part in error["loc"]).replace("_", "-") or "settings"
         raise AccountError(f"--{where}: {error['msg']}") from exc
+    except SecretFileError as exc:
+        raise AccountError(str(exc)) from None

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 
 import httpx
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError
 from collector.rollups import backfill_statements
 from collector.sink import InfluxConfig, make_client, query
 from collector.totals import join_negative_times, parse_time
+from contract.secret_files import SecretFileSettings
 
 PROG = "python -m collector.reroll"
 EXIT_FAILED = 1
@@ -43,7 +44,7 @@ def reroll(
     return statements
 
 
-class RerollSettings(BaseSettings):
+class RerollSettings(SecretFileSettings):
     """Roll up a time window again from raw readings."""
 
     model_config = SettingsConfigDict(

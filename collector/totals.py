@@ -16,11 +16,12 @@ from typing import Any, Literal, TextIO
 
 import httpx
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError, TimeSpecError
 from collector.lines import PRODUCTION
 from collector.sink import InfluxConfig, make_client, query
+from contract.secret_files import SecretFileSettings
 
 By = Literal["machine", "enterprise", "park"]
 Format = Literal["json", "csv"]
@@ -177,7 +178,7 @@ def run_totals(
     return 0
 
 
-class TotalsSettings(BaseSettings):
+class TotalsSettings(SecretFileSettings):
     """hosiery-collector totals: pairs knitted in a time window."""
 
     model_config = SettingsConfigDict(

@@ -11,9 +11,10 @@ command line win.
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from collector.sink import InfluxConfig
+from contract.secret_files import SecretFileError, SecretFileSettings
 from simulators.errors import ParameterError
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
 from simulators.sizes import machines_for_scale
@@ -23,7 +24,7 @@ def _env(name: str) -> str:
     return f"HOSIERY_{name.upper()}"
 
 
-class BackfillSettings(BaseSettings):
+class BackfillSettings(SecretFileSettings):
     model_config = SettingsConfigDict(
         env_prefix="HOSIERY_SIM_", frozen=True, extra="forbid", populate_by_name=True
     )
@@ -74,3 +75,5 @@ def load_backfill_settings(options: dict[str, object]) -> BackfillSettings:
         where = ".".join(str(part) for part in error["loc"]) or "settings"
         name = where.lower().removeprefix("hosiery_").replace("_", "-")
         raise ParameterError(f"--{name}: {error['msg']}") from exc
+    except SecretFileError as exc:
+        raise ParameterError(str(exc)) from None

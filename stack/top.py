@@ -36,9 +36,10 @@ from typing import Any, TextIO
 import httpx
 import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
+from contract.secret_files import SecretFileError, SecretFileSettings
 from contract.version import version_line
 from stack.probe import CollectorProbe, CollectorStatus
 
@@ -73,7 +74,7 @@ class TopError(Exception):
     """InfluxDB or the registry cannot be read (one line for the operator)."""
 
 
-class TopSettings(BaseSettings):
+class TopSettings(SecretFileSettings):
     model_config = SettingsConfigDict(env_prefix="HOSIERY_TOP_", frozen=True, extra="forbid")
 
     influx_url: str = "http://127.0.0.1:8086"
@@ -552,6 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = exc.errors()[0]
         where = "-".join(str(p) for p in error["loc"]).replace("_", "-")
         sys.stderr.write(f"{PROG}: --{where}: {error['msg']}\n")
+        return 2
+    except SecretFileError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     stop = threading.Event()
 
