@@ -1,21 +1,24 @@
 """``hosiery-admin``: accounts of the MQTT broker and the InfluxDB schema of a deployment.
 
-    hosiery-admin init-broker --password-file P --acl-file A [--collector-user U]
-    hosiery-admin add-gateway ENTERPRISE --password-file P --acl-file A
+    hosiery-admin init-broker --broker-passwd-path P --acl-file A [--collector-user U]
+    hosiery-admin add-gateway ENTERPRISE --broker-passwd-path P --acl-file A
         [--password-stdin] [--credentials-file C]
-    hosiery-admin add-gateways --registry R --credentials-file C --password-file P --acl-file A
-    hosiery-admin remove-gateway ENTERPRISE --password-file P --acl-file A
+    hosiery-admin add-gateways --registry R --credentials-file C --broker-passwd-path P --acl-file A
+    hosiery-admin remove-gateway ENTERPRISE --broker-passwd-path P --acl-file A
     hosiery-admin influx-schema --influx-url URL --influx-username ADMIN
 
 Passwords come from the environment (``HOSIERY_ADMIN_COLLECTOR_PASSWORD``,
 ``HOSIERY_ADMIN_GATEWAY_PASSWORD``, ``HOSIERY_ADMIN_INFLUX_PASSWORD``) or standard input, never
 from the command line. A gateway without a given password gets a random one, printed once.
 Mosquitto reads its password and ACL files at start and on SIGHUP: reload it afterwards.
-Errors are one line on stderr, ``hosiery-admin: ...``, exit code 2.
+Errors are one line on stderr, ``hosiery-admin: ...``, exit code 2. ``--password-file`` and
+``HOSIERY_ADMIN_PASSWORD_FILE`` are the deprecated old names of ``--broker-passwd-path`` and
+``HOSIERY_ADMIN_BROKER_PASSWD_PATH``: they still work and print one warning.
 """
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from collector.durations import influx_duration
 from collector.errors import CollectorError
 from collector.schema import default_schema
 from collector.sink import InfluxConfig, ensure_schema, make_client
+from contract.renamed import RenamedVariableWarning
 from contract.version import version_line
 
 PROG = "hosiery-admin"
@@ -50,8 +54,16 @@ def _out(line: str) -> None:
     sys.stdout.flush()
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
 def _broker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--password-file", type=Path, help="the broker's password_file")
+    parser.add_argument(
+        "--broker-passwd-path", type=Path, help="the broker's password_file, which is edited"
+    )
+    # The old name, which read like a file holding a password: still accepted, with a warning.
+    parser.add_argument("--password-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--acl-file", type=Path, help="the broker's acl_file")
 
 
@@ -234,8 +246,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k, v in vars(args).items()
         if k not in ("command", "enterprise", "password_stdin", "registry")
     }
+    old_path = options.pop("password_file", None)
+    if old_path is not None:
+        _warn("--password-file is deprecated and will be removed: use --broker-passwd-path")
+        options["broker_passwd_path"] = options.get("broker_passwd_path") or old_path
     try:
-        settings = load_settings(options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RenamedVariableWarning)
+            settings = load_settings(options)
+        for warning in caught:
+            if issubclass(warning.category, RenamedVariableWarning):
+                _warn(str(warning.message))
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         if args.command == "init-broker":
             return _init_broker(settings)
         if args.command == "add-gateway":

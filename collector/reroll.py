@@ -23,7 +23,7 @@ from collector.errors import CollectorError
 from collector.rollups import backfill_statements
 from collector.sink import InfluxConfig, make_client, query
 from collector.totals import join_negative_times, parse_time
-from contract.secret_files import SecretFileSettings
+from contract.settings import HosierySettings
 
 PROG = "python -m collector.reroll"
 EXIT_FAILED = 1
@@ -44,7 +44,7 @@ def reroll(
     return statements
 
 
-class RerollSettings(SecretFileSettings):
+class RerollSettings(HosierySettings):
     """Roll up a time window again from raw readings."""
 
     model_config = SettingsConfigDict(

@@ -13,7 +13,7 @@ from pydantic_settings import SettingsConfigDict
 from collector.alerting.calendar import time_zone
 from collector.durations import Duration
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
-from contract.secret_files import SecretFileSettings
+from contract.settings import HosierySettings
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
@@ -27,7 +27,7 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-class CollectorSettings(SecretFileSettings):
+class CollectorSettings(HosierySettings):
     """hosiery-collector: MQTT to InfluxDB with exact pair accounting."""
 
     model_config = SettingsConfigDict(

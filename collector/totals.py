@@ -21,7 +21,7 @@ from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 from collector.errors import CollectorError, TimeSpecError
 from collector.lines import PRODUCTION
 from collector.sink import InfluxConfig, make_client, query
-from contract.secret_files import SecretFileSettings
+from contract.settings import HosierySettings
 
 By = Literal["machine", "enterprise", "park"]
 Format = Literal["json", "csv"]
@@ -178,7 +178,7 @@ def run_totals(
     return 0
 
 
-class TotalsSettings(SecretFileSettings):
+class TotalsSettings(HosierySettings):
     """hosiery-collector totals: pairs knitted in a time window."""
 
     model_config = SettingsConfigDict(

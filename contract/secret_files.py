@@ -2,7 +2,8 @@
 
 This is the Docker secrets convention (``HOSIERY_INFLUX_PASSWORD_FILE=/run/secrets/influx``):
 the file's content, one trailing newline removed, is the secret. It applies to every secret
-setting (a ``SecretStr`` field) of a settings class built on :class:`SecretFileSettings`.
+setting (a ``SecretStr`` field) of a settings class built on
+:class:`contract.settings.HosierySettings`.
 Setting both ``<VAR>`` and ``<VAR>_FILE`` is an error, as is a file that cannot be read or is
 empty; the error is :class:`SecretFileError`, one line naming the variable and the file.
 """
@@ -96,27 +97,3 @@ class SecretFilesSource(PydanticBaseSettingsSource):
                 raise SecretFileError(f"set {variable} or {file_variable}, not both")
             values[name] = read_secret_file(file_variable, path)
         return values
-
-
-class SecretFileSettings(BaseSettings):
-    """Settings whose secrets may also come from ``<VAR>_FILE`` files (Docker secrets).
-
-    Precedence: options given, then ``<VAR>``, then ``<VAR>_FILE``, then the default.
-    """
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            SecretFilesSource(settings_cls),
-            dotenv_settings,
-            file_secret_settings,
-        )

@@ -14,7 +14,8 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from collector.sink import InfluxConfig
-from contract.secret_files import SecretFileError, SecretFileSettings
+from contract.secret_files import SecretFileError
+from contract.settings import HosierySettings
 from simulators.errors import ParameterError
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
 from simulators.sizes import machines_for_scale
@@ -24,7 +25,7 @@ def _env(name: str) -> str:
     return f"HOSIERY_{name.upper()}"
 
 
-class BackfillSettings(SecretFileSettings):
+class BackfillSettings(HosierySettings):
     model_config = SettingsConfigDict(
         env_prefix="HOSIERY_SIM_", frozen=True, extra="forbid", populate_by_name=True
     )

@@ -39,7 +39,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
-from contract.secret_files import SecretFileError, SecretFileSettings
+from contract.secret_files import SecretFileError
+from contract.settings import HosierySettings
 from contract.version import version_line
 from stack.probe import CollectorProbe, CollectorStatus
 
@@ -74,7 +75,7 @@ class TopError(Exception):
     """InfluxDB or the registry cannot be read (one line for the operator)."""
 
 
-class TopSettings(SecretFileSettings):
+class TopSettings(HosierySettings):
     model_config = SettingsConfigDict(env_prefix="HOSIERY_TOP_", frozen=True, extra="forbid")
 
     influx_url: str = "http://127.0.0.1:8086"
