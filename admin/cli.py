@@ -35,10 +35,10 @@ from admin.passwords import (
     write_credentials,
 )
 from admin.settings import AdminSettings, load_settings
-from collector.durations import influx_duration
 from collector.errors import CollectorError
 from collector.schema import default_schema
 from collector.sink import InfluxConfig, ensure_schema, make_client
+from contract.durations import influx_duration
 from contract.renamed import RenamedVariableWarning
 from contract.version import version_line
 

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from admin.errors import AccountError
-from collector.durations import Duration
+from contract.durations import Duration
 from contract.secret_files import SecretFileError
 from contract.settings import HosierySettings
 

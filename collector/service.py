@@ -13,7 +13,6 @@ from collector.admission import Admission
 from collector.alerting.assemble import load_files, open_alerting
 from collector.alerting.observer import AlertingObserver
 from collector.capacity import CapacityWriter, open_capacity
-from collector.durations import influx_duration
 from collector.health import HealthState, assess
 from collector.http import MonitoringServer
 from collector.journal import Journal
@@ -32,6 +31,7 @@ from collector.sink import (
 )
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
+from contract.durations import influx_duration
 
 
 def client_id(settings: CollectorSettings) -> str:

@@ -11,8 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
-from collector.durations import Duration
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
+from contract.durations import Duration
 from contract.settings import HosierySettings
 
 

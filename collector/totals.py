@@ -21,6 +21,7 @@ from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 from collector.errors import CollectorError, TimeSpecError
 from collector.lines import PRODUCTION
 from collector.sink import InfluxConfig, make_client, query
+from contract.durations import Duration
 from contract.settings import HosierySettings
 
 By = Literal["machine", "enterprise", "park"]
@@ -199,7 +200,7 @@ class TotalsSettings(HosierySettings):
     influx_username: str | None = Field(None, description="InfluxDB 1.x user")
     influx_password: SecretStr | None = Field(None, description="InfluxDB 1.x password")
     influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token")
-    influx_timeout: float = Field(30.0, gt=0, description="seconds to wait for the answer")
+    influx_timeout: Duration = Field(30.0, gt=0, description="how long to wait for the answer")
 
 
 def join_negative_times(argv: list[str]) -> list[str]:

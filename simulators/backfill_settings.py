@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from collector.sink import InfluxConfig
+from contract.durations import Duration
 from contract.secret_files import SecretFileError
 from contract.settings import HosierySettings
 from simulators.errors import ParameterError
@@ -40,7 +41,7 @@ class BackfillSettings(HosierySettings):
     influx_username: str | None = Field(None, validation_alias=_env("influx_username"))
     influx_password: SecretStr | None = Field(None, validation_alias=_env("influx_password"))
     influx_token: SecretStr | None = Field(None, validation_alias=_env("influx_token"))
-    influx_timeout: float = Field(120.0, gt=0.0, validation_alias=_env("influx_timeout"))
+    influx_timeout: Duration = Field(120.0, gt=0.0, validation_alias=_env("influx_timeout"))
     create_database: bool = Field(True, validation_alias=_env("create_database"))
     """Set up the database, its retention policies and rollups first (an admin's work); false
     when they are set up already and the account may only write."""

@@ -39,6 +39,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from collector.alerting.calendar import time_zone
+from contract.durations import Duration
 from contract.secret_files import SecretFileError
 from contract.settings import HosierySettings
 from contract.version import version_line
@@ -83,8 +84,8 @@ class TopSettings(HosierySettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     registry: Path | None = None
-    refresh: float = Field(5.0, ge=0.2, le=3600)
-    window: float = Field(300.0, ge=10, le=86400)
+    refresh: Duration = Field(5.0, ge=0.2, le=3600)
+    window: Duration = Field(300.0, ge=10, le=86400)
     top: int = Field(10, ge=0, le=1000)
     collector_url: str | None = None
     timezone: str = "UTC+08:00"
@@ -469,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--influx-username", help="a user that may read the database")
     parser.add_argument("--influx-password", help="better: HOSIERY_TOP_INFLUX_PASSWORD")
     parser.add_argument("--registry", type=Path, help="park registry: machines and capacity")
-    parser.add_argument("--refresh", type=float, help="seconds between frames (default 5)")
-    parser.add_argument("--window", type=float, help="seconds of readings a frame uses (300)")
+    parser.add_argument("--refresh", help="between frames: 5, 5s, 1m (default 5s)")
+    parser.add_argument("--window", help="readings a frame uses: 300, 5m, 1h (default 5m)")
     parser.add_argument("--top", type=int, help="machines and alerts listed (default 10)")
     parser.add_argument(
         "--collector-url", help="the collector's http://HOST:PORT: its rate and lag (/metrics)"
