@@ -37,6 +37,11 @@ class AdminSettings(HosierySettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     raw_retention: Duration = Field(7 * 86400.0)
+    grafana_url: str = "http://127.0.0.1:3000"
+    grafana_token: SecretStr | None = None
+    grafana_user: str | None = None
+    grafana_password: SecretStr | None = None
+    grafana_timeout: Duration = Field(10.0, gt=0)
 
     def broker_files(self) -> tuple[Path, Path]:
         if self.broker_passwd_path is None or self.acl_file is None:
