@@ -41,6 +41,8 @@ def test_every_secret_setting_has_a_file_variable() -> None:
         "HOSIERY_ADMIN_COLLECTOR_PASSWORD",
         "HOSIERY_ADMIN_GATEWAY_PASSWORD",
         "HOSIERY_ADMIN_INFLUX_PASSWORD",
+        "HOSIERY_ADMIN_GRAFANA_TOKEN",
+        "HOSIERY_ADMIN_GRAFANA_PASSWORD",
     }
     # backfill reaches InfluxDB with the collector's variables
     assert secret_variables(BackfillSettings) == {
