@@ -1,28 +1,36 @@
 """``hosiery-admin``: accounts of the MQTT broker and the InfluxDB schema of a deployment.
 
-    hosiery-admin init-broker --password-file P --acl-file A [--collector-user U]
-    hosiery-admin add-gateway ENTERPRISE --password-file P --acl-file A
+    hosiery-admin init-broker --broker-passwd-path P --acl-file A [--collector-user U]
+    hosiery-admin add-gateway ENTERPRISE --broker-passwd-path P --acl-file A
         [--password-stdin] [--credentials-file C]
-    hosiery-admin add-gateways --registry R --credentials-file C --password-file P --acl-file A
-    hosiery-admin remove-gateway ENTERPRISE --password-file P --acl-file A
+    hosiery-admin add-gateways --registry R --credentials-file C --broker-passwd-path P --acl-file A
+    hosiery-admin remove-gateway ENTERPRISE --broker-passwd-path P --acl-file A
     hosiery-admin influx-schema --influx-url URL --influx-username ADMIN
+    hosiery-admin grafana push --grafana-url URL [--dashboards DIR] [--overwrite]
 
 Passwords come from the environment (``HOSIERY_ADMIN_COLLECTOR_PASSWORD``,
-``HOSIERY_ADMIN_GATEWAY_PASSWORD``, ``HOSIERY_ADMIN_INFLUX_PASSWORD``) or standard input, never
+``HOSIERY_ADMIN_GATEWAY_PASSWORD``, ``HOSIERY_ADMIN_INFLUX_PASSWORD``,
+``HOSIERY_ADMIN_GRAFANA_TOKEN``, ``HOSIERY_ADMIN_GRAFANA_PASSWORD``; each also as ``..._FILE``)
+or standard input, never
 from the command line. A gateway without a given password gets a random one, printed once.
 Mosquitto reads its password and ACL files at start and on SIGHUP: reload it afterwards.
-Errors are one line on stderr, ``hosiery-admin: ...``, exit code 2.
+Errors are one line on stderr, ``hosiery-admin: ...``, exit code 2. ``--password-file`` and
+``HOSIERY_ADMIN_PASSWORD_FILE`` are the deprecated old names of ``--broker-passwd-path`` and
+``HOSIERY_ADMIN_BROKER_PASSWD_PATH``: they still work and print one warning.
 """
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from admin.acl import COLLECTOR_RULES, AclFile, gateway_rules
 from admin.errors import AccountError, AccountFileError, AdminError
+from admin.grafana import GrafanaTarget, connect, push_dashboards, read_dashboards
 from admin.passwords import (
     PasswordFile,
     check_password,
@@ -32,11 +40,15 @@ from admin.passwords import (
     write_credentials,
 )
 from admin.settings import AdminSettings, load_settings
+from contract.renamed import RenamedVariableWarning
 from contract.version import version_line
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.provision import ensure_schema
 from influx.schema import default_schema, influx_duration
+
+if TYPE_CHECKING:
+    from niquests.adapters import BaseAdapter
 
 PROG = "hosiery-admin"
 RELOAD = (
@@ -50,8 +62,16 @@ def _out(line: str) -> None:
     sys.stdout.flush()
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
 def _broker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--password-file", type=Path, help="the broker's password_file")
+    parser.add_argument(
+        "--broker-passwd-path", type=Path, help="the broker's password_file, which is edited"
+    )
+    # The old name, which read like a file holding a password: still accepted, with a warning.
+    parser.add_argument("--password-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--acl-file", type=Path, help="the broker's acl_file")
 
 
@@ -102,6 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--influx-db", help="database (default hosiery)")
     schema.add_argument("--influx-username", help="an admin user")
     schema.add_argument("--raw-retention", help="how long raw readings are kept (default 7d)")
+
+    grafana = commands.add_parser("grafana", help="an existing Grafana's dashboards")
+    grafana_commands = grafana.add_subparsers(dest="grafana_command", required=True)
+    push = grafana_commands.add_parser(
+        "push",
+        help="save the dashboards into a Grafana through its HTTP API (folders from directories)",
+    )
+    push.add_argument(
+        "--dashboards",
+        type=Path,
+        default=Path("dashboards/json"),
+        help="the generated dashboards (default dashboards/json)",
+    )
+    push.add_argument("--grafana-url", help="Grafana, http://HOST:PORT (default local :3000)")
+    push.add_argument(
+        "--grafana-user",
+        help="basic auth user (password: HOSIERY_ADMIN_GRAFANA_PASSWORD); default: the token "
+        "in HOSIERY_ADMIN_GRAFANA_TOKEN",
+    )
+    push.add_argument("--grafana-timeout", help="timeout of one request (default 10s)")
+    push.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace dashboards that were changed in Grafana since",
+    )
     return parser
 
 
@@ -227,15 +272,49 @@ def _influx_schema(settings: AdminSettings) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _grafana_push(
+    settings: AdminSettings, root: Path, *, overwrite: bool, adapter: "BaseAdapter | None"
+) -> int:
+    target = GrafanaTarget(
+        url=settings.grafana_url,
+        token=None if settings.grafana_token is None else settings.grafana_token.get_secret_value(),
+        user=settings.grafana_user,
+        password=(
+            None
+            if settings.grafana_password is None
+            else settings.grafana_password.get_secret_value()
+        ),
+        timeout=settings.grafana_timeout,
+    )
+    dashboards = read_dashboards(root)
+    api = connect(target, adapter)
+    for line in push_dashboards(api, target, dashboards, overwrite=overwrite):
+        _out(line)
+    _out(f"{len(dashboards)} dashboards pushed to {settings.grafana_url}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, grafana_adapter: "BaseAdapter | None" = None) -> int:
+    """The command; ``grafana_adapter`` (tests) replaces the HTTP transport to Grafana."""
     args = build_parser().parse_args(argv)
-    options = {
-        k: v
-        for k, v in vars(args).items()
-        if k not in ("command", "enterprise", "password_stdin", "registry")
-    }
+    local = {"command", "enterprise", "password_stdin", "registry"}
+    local |= {"grafana_command", "dashboards", "overwrite"}
+    options = {k: v for k, v in vars(args).items() if k not in local}
+    old_path = options.pop("password_file", None)
+    if old_path is not None:
+        _warn("--password-file is deprecated and will be removed: use --broker-passwd-path")
+        options["broker_passwd_path"] = options.get("broker_passwd_path") or old_path
     try:
-        settings = load_settings(options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RenamedVariableWarning)
+            settings = load_settings(options)
+        for warning in caught:
+            if issubclass(warning.category, RenamedVariableWarning):
+                _warn(str(warning.message))
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         if args.command == "init-broker":
             return _init_broker(settings)
         if args.command == "add-gateway":
@@ -244,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _add_gateways(settings, args.registry)
         if args.command == "remove-gateway":
             return _remove_gateway(settings, args.enterprise)
+        if args.command == "grafana":
+            return _grafana_push(
+                settings, args.dashboards, overwrite=args.overwrite, adapter=grafana_adapter
+            )
         return _influx_schema(settings)
     except (AdminError, InfluxError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")

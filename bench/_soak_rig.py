@@ -284,7 +284,7 @@ class Rig:
         )  # fmt: skip
         self.accounts.write(self.registry)
         files = [
-            "--password-file", str(self.accounts.password_file),
+            "--broker-passwd-path", str(self.accounts.password_file),
             "--acl-file", str(self.accounts.acl_file),
         ]  # fmt: skip
         subprocess.run(

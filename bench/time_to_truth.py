@@ -43,11 +43,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
+from collector.durations import parse_duration
 
 from bench import _soak_check as check
 from bench._soak_monitor import parse_metrics
 from bench._soak_rig import DATABASE, ParkSize, Rig
-from collector.durations import parse_duration
 from dashboards.grafana import TIMEZONE
 from simulators.params import DEFAULT_PARK
 from simulators.park import build_park

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 
 import httpx
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError
 from collector.totals import join_negative_times, parse_time
+from contract.settings import HosierySettings
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.query import query
@@ -45,7 +46,7 @@ def reroll(
     return statements
 
 
-class RerollSettings(BaseSettings):
+class RerollSettings(HosierySettings):
     """Roll up a time window again from raw readings."""
 
     model_config = SettingsConfigDict(

@@ -8,11 +8,12 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
 from contract.calendar import time_zone
 from contract.durations import Duration
+from contract.settings import HosierySettings
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
@@ -26,7 +27,7 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-class CollectorSettings(BaseSettings):
+class CollectorSettings(HosierySettings):
     """hosiery-collector: MQTT to InfluxDB with exact pair accounting."""
 
     model_config = SettingsConfigDict(

@@ -16,9 +16,11 @@ from typing import Any, Literal, TextIO
 
 import httpx
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError, TimeSpecError
+from contract.durations import Duration
+from contract.settings import HosierySettings
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.lines import PRODUCTION
@@ -179,7 +181,7 @@ def run_totals(
     return 0
 
 
-class TotalsSettings(BaseSettings):
+class TotalsSettings(HosierySettings):
     """hosiery-collector totals: pairs knitted in a time window."""
 
     model_config = SettingsConfigDict(
@@ -200,7 +202,7 @@ class TotalsSettings(BaseSettings):
     influx_username: str | None = Field(None, description="InfluxDB 1.x user")
     influx_password: SecretStr | None = Field(None, description="InfluxDB 1.x password")
     influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token")
-    influx_timeout: float = Field(30.0, gt=0, description="seconds to wait for the answer")
+    influx_timeout: Duration = Field(30.0, gt=0, description="how long to wait for the answer")
 
 
 def join_negative_times(argv: list[str]) -> list[str]:

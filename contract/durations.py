@@ -1,6 +1,13 @@
-"""Durations as people write them in options: ``90``, ``90s``, ``1.5s``, ``10m``, ``1h``, ``7d``."""
+"""Durations as people write them in options: ``90``, ``90s``, ``1.5s``, ``10m``, ``1h``, ``7d``.
 
+One syntax for every command's duration options and variables: a pydantic field type
+(:data:`Duration`) and an argparse type (:func:`duration_argument`).
+"""
+
+import argparse
+import math
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -27,3 +34,23 @@ def parse_duration(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A pydantic field type: seconds, written as ``90``, ``90s``, ``10m``, ``1h`` or ``7d``."""
+
+
+def duration_argument(
+    low: float = 0.0, high: float = math.inf, *, above: bool = False
+) -> Callable[[str], float]:
+    """An argparse ``type``: seconds from a duration, within ``low`` (excluded when ``above``)
+    and ``high``; anything else is argparse's one-line usage error."""
+
+    def duration(text: str) -> float:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if seconds > high or seconds < low or (above and seconds == low):
+            bound = f"longer than {low:g}s" if above else f"at least {low:g}s"
+            within = bound if high == math.inf else f"{bound} and at most {high:g}s"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {within}")
+        return seconds
+
+    return duration

@@ -11,8 +11,11 @@ command line win.
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from contract.durations import Duration
+from contract.secret_files import SecretFileError
+from contract.settings import HosierySettings
 from influx.config import InfluxConfig
 from simulators.errors import ParameterError
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
@@ -23,7 +26,7 @@ def _env(name: str) -> str:
     return f"HOSIERY_{name.upper()}"
 
 
-class BackfillSettings(BaseSettings):
+class BackfillSettings(HosierySettings):
     model_config = SettingsConfigDict(
         env_prefix="HOSIERY_SIM_", frozen=True, extra="forbid", populate_by_name=True
     )
@@ -38,7 +41,7 @@ class BackfillSettings(BaseSettings):
     influx_username: str | None = Field(None, validation_alias=_env("influx_username"))
     influx_password: SecretStr | None = Field(None, validation_alias=_env("influx_password"))
     influx_token: SecretStr | None = Field(None, validation_alias=_env("influx_token"))
-    influx_timeout: float = Field(120.0, gt=0.0, validation_alias=_env("influx_timeout"))
+    influx_timeout: Duration = Field(120.0, gt=0.0, validation_alias=_env("influx_timeout"))
     create_database: bool = Field(True, validation_alias=_env("create_database"))
     """Set up the database, its retention policies and rollups first (an admin's work); false
     when they are set up already and the account may only write."""
@@ -74,3 +77,5 @@ def load_backfill_settings(options: dict[str, object]) -> BackfillSettings:
         where = ".".join(str(part) for part in error["loc"]) or "settings"
         name = where.lower().removeprefix("hosiery_").replace("_", "-")
         raise ParameterError(f"--{name}: {error['msg']}") from exc
+    except SecretFileError as exc:
+        raise ParameterError(str(exc)) from None

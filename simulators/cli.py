@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-gateway accounts: ENTERPRISE:PASSWORD lines; each gateway logs in as its "
         "enterprise id",
     )
-    run.add_argument("--interval", type=float, help="seconds between readings (default 10)")
+    run.add_argument("--interval", help="between readings: 10, 10s, 1m (default 10s)")
     run.add_argument("--speed", type=float, help="simulated seconds per second (default 1)")
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--duration", help="stop after this long: 90, 90s, 10m, 2h, 7d")
     run.add_argument("--jitter", type=float, help="relative spread of intervals (default 0.1)")
     run.add_argument(
         "--sim-start",
@@ -96,12 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     run.add_argument(
         "--fault-gateway-downtime",
-        type=float,
-        metavar="S",
-        help="mean seconds a dead gateway is away",
+        metavar="DURATION",
+        help="how long a dead gateway is away on average: 30, 30s, 5m",
     )
-    run.add_argument("--connect-timeout", type=float, help="seconds to wait for CONNACKs")
-    run.add_argument("--shutdown-timeout", type=float, help="seconds to deliver final readings")
+    run.add_argument("--connect-timeout", help="how long to wait for CONNACKs (default 30s)")
+    run.add_argument("--shutdown-timeout", help="how long to deliver final readings (30s)")
     run.add_argument(
         "--client-id-prefix",
         help="gateway client ids are this + the enterprise id (default gw-; another prefix lets "

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import is_valid_id
+from contract.durations import Duration
 from simulators.broker import parse_mqtt_url
 from simulators.errors import ParameterError
 from simulators.faults import FaultRates
@@ -41,9 +42,9 @@ class RunSettings(BaseSettings):
     seed: int = DEFAULT_SEED
     scale: Annotated[float, Field(gt=0.0, le=25.0)] | None = None
     machines: Annotated[int, Field(ge=1)] | None = None
-    interval: Annotated[float, Field(ge=0.01, le=86400.0)] = 10.0
+    interval: Annotated[Duration, Field(ge=0.01, le=86400.0)] = 10.0
     speed: Annotated[float, Field(gt=0.0, le=1e6)] = 1.0
-    duration: Annotated[float, Field(ge=0.0)] | None = None
+    duration: Duration | None = None
     jitter: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     sim_start: dt.datetime | None = None
     truth_file: Path | None = None
@@ -54,9 +55,9 @@ class RunSettings(BaseSettings):
     fault_drop: Probability | None = None
     fault_malformed: Probability | None = None
     fault_gateway_death: Probability | None = None
-    fault_gateway_downtime: Annotated[float, Field(ge=0.1, le=3600.0)] | None = None
-    connect_timeout: Annotated[float, Field(gt=0.0)] = 30.0
-    shutdown_timeout: Annotated[float, Field(gt=0.0)] = 30.0
+    fault_gateway_downtime: Annotated[Duration, Field(ge=0.1, le=3600.0)] | None = None
+    connect_timeout: Annotated[Duration, Field(gt=0.0)] = 30.0
+    shutdown_timeout: Annotated[Duration, Field(gt=0.0)] = 30.0
     client_id_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,40}$")] = "gw-"
 
     def fault_rates(self) -> FaultRates:

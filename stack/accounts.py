@@ -47,7 +47,7 @@ class BrokerAccounts:
     def write(self, registry: Path) -> None:
         """The collector's account and a gateway account for every enterprise of ``registry``."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        files = ["--password-file", str(self.password_file), "--acl-file", str(self.acl_file)]
+        files = ["--broker-passwd-path", str(self.password_file), "--acl-file", str(self.acl_file)]
         admin = [sys.executable, "-m", "admin"]
         env = {**os.environ, "HOSIERY_ADMIN_COLLECTOR_PASSWORD": self.collector_password()}
         subprocess.run(

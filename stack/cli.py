@@ -30,6 +30,7 @@ from typing import TextIO
 import httpx
 from pydantic import ValidationError
 
+from contract.durations import duration_argument
 from contract.version import version_line
 from influx.config import query_url
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
@@ -53,15 +54,8 @@ def _port(preferred: int) -> int:
     return free_port() if preferred == 0 or port_open("127.0.0.1", preferred) else preferred
 
 
-def _seconds(text: str) -> float:
-    """An interval of the live view: 0.2 s to an hour."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.2 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text} is not within 0.2-3600 s")
-    return value
+_VIEW_INTERVAL = duration_argument(0.2, 3600)
+"""An interval of the live view: 0.2 s to an hour."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -77,7 +71,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     size = run.add_mutually_exclusive_group()
     size.add_argument("--machines", type=int, help="simulate this many machines")
     size.add_argument("--scale", type=float, help="simulate this share of the park (default 1)")
-    run.add_argument("--interval", type=float, default=10.0, help="seconds between readings")
+    run.add_argument(
+        "--interval",
+        type=duration_argument(0.01, 86400),
+        default=10.0,
+        help="between readings (90, 90s, 10m, 2h, 7d; default 10s)",
+    )
     run.add_argument("--speed", type=float, default=1.0, help="simulated time runs this fast")
     run.add_argument("--seed", type=int, default=1)
     run.add_argument(
@@ -94,19 +93,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--no-grafana", action="store_true", help="do not start Grafana even when installed"
     )
     run.add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
+        "--duration",
+        type=duration_argument(),
+        default=None,
+        help="stop after this long, e.g. 90s, 10m, 2h (default: run)",
     )
     run.add_argument(
         "--refresh",
-        type=_seconds,
+        type=_VIEW_INTERVAL,
         default=5.0,
-        help="seconds between live-view frames (terminal; default 5)",
+        help="between live-view frames, e.g. 5s (terminal; default 5s)",
     )
     run.add_argument(
         "--status-interval",
-        type=_seconds,
+        type=_VIEW_INTERVAL,
         default=60.0,
-        help="seconds between status lines when the output is not a terminal (default 60)",
+        help="between status lines when the output is not a terminal (default 1m)",
     )
     return parser.parse_args(argv)
 

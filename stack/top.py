@@ -35,10 +35,13 @@ from typing import Annotated, Any, TextIO
 
 import httpx
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from contract.calendar import time_zone
+from contract.durations import Duration
 from contract.registry import HOURS_PER_YEAR, parse_registry
+from contract.secret_files import SecretFileError
+from contract.settings import HosierySettings
 from contract.version import version_line
 from influx.config import InfluxConfig, check_url, make_client
 from influx.errors import InfluxError
@@ -75,7 +78,7 @@ class TopError(Exception):
     """InfluxDB or the registry cannot be read (one line for the operator)."""
 
 
-class TopSettings(BaseSettings):
+class TopSettings(HosierySettings):
     model_config = SettingsConfigDict(env_prefix="HOSIERY_TOP_", frozen=True, extra="forbid")
 
     influx_url: Annotated[str, AfterValidator(check_url)] = "http://127.0.0.1:8086"
@@ -83,8 +86,8 @@ class TopSettings(BaseSettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     registry: Path | None = None
-    refresh: float = Field(5.0, ge=0.2, le=3600)
-    window: float = Field(300.0, ge=10, le=86400)
+    refresh: Duration = Field(5.0, ge=0.2, le=3600)
+    window: Duration = Field(300.0, ge=10, le=86400)
     top: int = Field(10, ge=0, le=1000)
     collector_url: str | None = None
     timezone: str = "UTC+08:00"
@@ -462,8 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--influx-username", help="a user that may read the database")
     parser.add_argument("--influx-password", help="better: HOSIERY_TOP_INFLUX_PASSWORD")
     parser.add_argument("--registry", type=Path, help="park registry: machines and capacity")
-    parser.add_argument("--refresh", type=float, help="seconds between frames (default 5)")
-    parser.add_argument("--window", type=float, help="seconds of readings a frame uses (300)")
+    parser.add_argument("--refresh", help="between frames: 5, 5s, 1m (default 5s)")
+    parser.add_argument("--window", help="readings a frame uses: 300, 5m, 1h (default 5m)")
     parser.add_argument("--top", type=int, help="machines and alerts listed (default 10)")
     parser.add_argument(
         "--collector-url", help="the collector's http://HOST:PORT: its rate and lag (/metrics)"
@@ -547,6 +550,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = exc.errors()[0]
         where = "-".join(str(p) for p in error["loc"]).replace("_", "-")
         sys.stderr.write(f"{PROG}: --{where}: {error['msg']}\n")
+        return 2
+    except SecretFileError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     stop = threading.Event()
 

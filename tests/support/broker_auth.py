@@ -42,7 +42,7 @@ class Accounts:
     @property
     def argv(self) -> list[str]:
         return [
-            "--password-file", str(self.directory / "passwd"),
+            "--broker-passwd-path", str(self.directory / "passwd"),
             "--acl-file", str(self.directory / "acl"),
         ]  # fmt: skip
 

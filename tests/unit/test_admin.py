@@ -146,7 +146,7 @@ def test_add_gateway_generates_a_password_prints_it_once_and_records_it(
 ) -> None:
     passwd, acl = files
     creds = tmp_path / "gateways.txt"
-    argv = ["--password-file", str(passwd), "--acl-file", str(acl)]
+    argv = ["--broker-passwd-path", str(passwd), "--acl-file", str(acl)]
     argv += ["--credentials-file", str(creds)]
     assert main(["add-gateway", "E0007", *argv]) == 0
     out = capsys.readouterr().out
@@ -163,7 +163,7 @@ def test_add_gateway_takes_the_password_from_the_environment(
 ) -> None:
     passwd, acl = files
     monkeypatch.setenv("HOSIERY_ADMIN_GATEWAY_PASSWORD", "from-env")
-    argv = ["--password-file", str(passwd), "--acl-file", str(acl)]
+    argv = ["--broker-passwd-path", str(passwd), "--acl-file", str(acl)]
     assert main(["add-gateway", "E0008", *argv]) == 0
     assert "shown once" not in capsys.readouterr().out
     assert PasswordFile(passwd).verify("E0008", "from-env")
@@ -173,7 +173,7 @@ def test_the_collectors_account_cannot_be_turned_into_a_gateway(
     files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passwd, acl = files
-    argv = ["--password-file", str(passwd), "--acl-file", str(acl)]
+    argv = ["--broker-passwd-path", str(passwd), "--acl-file", str(acl)]
     monkeypatch.setenv("HOSIERY_ADMIN_COLLECTOR_PASSWORD", "c-pw")
     assert main(["init-broker", *argv]) == 0
     assert main(["add-gateway", "hosiery-collector", *argv]) == 2
@@ -186,7 +186,7 @@ def test_init_broker_without_a_password_is_one_clear_error(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     passwd, acl = files
-    assert main(["init-broker", "--password-file", str(passwd), "--acl-file", str(acl)]) == 2
+    assert main(["init-broker", "--broker-passwd-path", str(passwd), "--acl-file", str(acl)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hosiery-admin: set HOSIERY_ADMIN_COLLECTOR_PASSWORD")
     assert not passwd.exists()
@@ -200,7 +200,7 @@ def test_add_gateways_keeps_known_passwords_and_adds_new_ones(
     registry.write_text('{"enterprises": [{"id": "E0001"}, {"id": "E0002"}]}')
     creds = tmp_path / "gateways.txt"
     write_credentials(creds, {"E0001": "kept"})
-    argv = ["--password-file", str(passwd), "--acl-file", str(acl)]
+    argv = ["--broker-passwd-path", str(passwd), "--acl-file", str(acl)]
     argv += ["--credentials-file", str(creds)]
     assert main(["add-gateways", "--registry", str(registry), *argv]) == 0
     found = read_credentials(creds)
@@ -216,7 +216,7 @@ def test_remove_gateway_removes_both_entries(
     files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passwd, acl = files
-    argv = ["--password-file", str(passwd), "--acl-file", str(acl)]
+    argv = ["--broker-passwd-path", str(passwd), "--acl-file", str(acl)]
     monkeypatch.setenv("HOSIERY_ADMIN_GATEWAY_PASSWORD", "pw")
     assert main(["add-gateway", "E0009", *argv]) == 0
     assert main(["remove-gateway", "E0009", *argv]) == 0
@@ -230,4 +230,43 @@ def test_missing_file_options_are_one_clear_error(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["add-gateway", "E0001"]) == 2
-    assert "give --password-file and --acl-file" in capsys.readouterr().err
+    assert "give --broker-passwd-path and --acl-file" in capsys.readouterr().err
+
+
+def test_the_old_name_of_the_brokers_password_file_still_works_with_one_warning(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwd, acl = files
+    monkeypatch.setenv("HOSIERY_ADMIN_COLLECTOR_PASSWORD", "c-pw")
+    monkeypatch.setenv("HOSIERY_ADMIN_PASSWORD_FILE", str(passwd))
+    monkeypatch.setenv("HOSIERY_ADMIN_ACL_FILE", str(acl))
+    assert main(["init-broker"]) == 0
+    assert PasswordFile(passwd).verify("hosiery-collector", "c-pw")
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        (
+            "hosiery-admin: warning: HOSIERY_ADMIN_PASSWORD_FILE is deprecated and will be removed:"
+            " use HOSIERY_ADMIN_BROKER_PASSWD_PATH"
+        )
+    ]
+    # the new name wins over the old one
+    other = passwd.with_name("passwd-new")
+    monkeypatch.setenv("HOSIERY_ADMIN_BROKER_PASSWD_PATH", str(other))
+    assert main(["init-broker"]) == 0
+    assert PasswordFile(other).verify("hosiery-collector", "c-pw")
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_the_old_option_of_the_brokers_password_file_still_works_with_one_warning(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwd, acl = files
+    monkeypatch.setenv("HOSIERY_ADMIN_COLLECTOR_PASSWORD", "c-pw")
+    assert main(["init-broker", "--password-file", str(passwd), "--acl-file", str(acl)]) == 0
+    assert PasswordFile(passwd).verify("hosiery-collector", "c-pw")
+    assert capsys.readouterr().err.splitlines() == [
+        (
+            "hosiery-admin: warning: --password-file is deprecated and will be removed:"
+            " use --broker-passwd-path"
+        )
+    ]

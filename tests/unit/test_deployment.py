@@ -198,7 +198,7 @@ def test_the_brokers_files_are_where_its_configuration_says(
         assert line in conf
     assert mounts["/mosquitto/auth"] == "broker-auth"
     admin_env = services["broker-init"]["environment"]
-    assert admin_env["HOSIERY_ADMIN_PASSWORD_FILE"] == "/mosquitto/auth/passwd"  # noqa: S105 - a path
+    assert admin_env["HOSIERY_ADMIN_BROKER_PASSWD_PATH"] == "/mosquitto/auth/passwd"  # noqa: S105 - a path
     assert admin_env["HOSIERY_ADMIN_ACL_FILE"] == "/mosquitto/auth/acl"
     tls = {
         t: s
