@@ -392,6 +392,7 @@ class Pipeline:
                     data.style,
                     data.rpm,
                     outcome.counter_reset,
+                    data.reason,
                 )
             )
             batch.readings += 1
