@@ -43,12 +43,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
-from collector.durations import parse_duration
 
 from bench import _soak_check as check
 from bench._soak_monitor import parse_metrics
 from bench._soak_rig import DATABASE, ParkSize, Rig
+from contract.durations import parse_duration
 from dashboards.grafana import TIMEZONE
+from influx.config import InfluxConfig, make_client
+from influx.errors import InfluxError
+from influx.query import query
 from simulators.params import DEFAULT_PARK
 from simulators.park import build_park
 from simulators.sizes import machines_for_scale
@@ -65,7 +68,7 @@ ITEMS = (
     "pairs year to date",
 )
 CQ_EVERY_S = 300
-"""``RESAMPLE EVERY`` of the rollups' continuous queries (:mod:`collector.rollups`)."""
+"""``RESAMPLE EVERY`` of the rollups' continuous queries (:mod:`influx.rollups`)."""
 WRITTEN = "hosiery_collector_readings_written_total"
 REROLLED = "hosiery_collector_reroll_hours_total"
 OWED = "hosiery_collector_reroll_hours_owed"
@@ -184,7 +187,8 @@ class Judge:
         self.url = url
         self.truth = truth
         self.machines = machines
-        self.client = httpx.Client(timeout=120)
+        self.config = InfluxConfig(url=url, database=DATABASE, timeout=120)
+        self.client = make_client(self.config)
         tz = ZoneInfo(TIMEZONE)
         self.first_day = dt.datetime.fromtimestamp(since_s, tz).date()
         self.park = load(PARK)
@@ -194,13 +198,10 @@ class Judge:
         self.client.close()
 
     def _run(self, statement: str) -> dict[str, Any]:
-        response = self.client.post(
-            f"{self.url}/query", params={"db": DATABASE, "epoch": "ms"}, data={"q": statement}
-        )
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()["results"][0]
-        if "error" in result:
-            raise RunError(f"InfluxDB: {result['error']}: {statement}")
+        try:
+            result: dict[str, Any] = query(self.client, self.config, statement)[0]
+        except InfluxError as exc:
+            raise RunError(f"InfluxDB: {exc}: {statement}") from exc
         return result
 
     def raw(self) -> str | None:

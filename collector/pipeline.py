@@ -426,6 +426,7 @@ class Pipeline:
                     data.style,
                     data.rpm,
                     outcome.counter_reset,
+                    data.reason,
                 )
             )
             batch.readings += 1

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from contract import SUMMARY_TOPIC, TOPIC_ROOT, require_id
+from contract import SUMMARY_TOPIC, TOPIC_ROOT, StopReason, require_id
 from contract.calendar import time_zone
 from contract.durations import Duration
 from contract.settings import HosierySettings
@@ -148,6 +148,20 @@ class CollectorSettings(HosierySettings):
         default_factory=dict, description="idle threshold of a style: STYLE=DURATION, repeatable"
     )
     fault_after: Duration = Field(120.0, description="stopped: reporting fault for this long")
+    idle_after_reason: dict[StopReason, Duration] = Field(
+        default_factory=dict,
+        description=(
+            "idle threshold while a machine reports a stop reason: REASON=DURATION, repeatable "
+            "(defaults: yarn_change=20m, style_change=1h)"
+        ),
+    )
+    fault_after_reason: dict[StopReason, Duration] = Field(
+        default_factory=dict,
+        description=(
+            "stopped threshold of a fault with a stop reason: REASON=DURATION, repeatable, 0 "
+            "alerts at once (defaults: needle_break=0, yarn_change=20m, style_change=1h)"
+        ),
+    )
     offline_after: Duration | None = Field(
         None, description="offline: no reading for this long (default: 3 reporting intervals)"
     )
@@ -214,6 +228,14 @@ class CollectorSettings(HosierySettings):
             require_id(style, "style")
             if seconds <= 0:
                 raise ValueError(f"idle threshold of style {style} must be longer than 0")
+        return value
+
+    @field_validator("idle_after_reason")
+    @classmethod
+    def _idle_reasons(cls, value: dict[StopReason, float]) -> dict[StopReason, float]:
+        for reason, seconds in value.items():
+            if seconds <= 0:
+                raise ValueError(f"idle threshold of reason {reason} must be longer than 0")
         return value
 
     @field_validator("alert_webhook")

@@ -35,6 +35,7 @@ class Reason(StrEnum):
     TS_TOO_OLD = "ts_too_old"
     TOO_MANY_MACHINES = "too_many_machines"
     IMPLAUSIBLE_COUNT = "implausible_count"
+    UNKNOWN_STOP_REASON = "unknown_stop_reason"
 
 
 MAX_DETAIL_CHARS = 300
@@ -93,6 +94,8 @@ def _explain(error: ValidationError) -> Rejection:
     first = error.errors(include_url=False, include_input=False)[0]
     kind = first["type"]
     reason = _PYDANTIC_REASONS.get(kind)
+    if kind == "enum" and first["loc"] == ("reason",):
+        reason = Reason.UNKNOWN_STOP_REASON
     if reason is None:
         reason = Reason.WRONG_TYPE if kind.endswith("_type") else Reason.INVALID_VALUE
     where = ".".join(str(p) for p in first["loc"])

@@ -11,6 +11,7 @@ from contract.messages import (
     CounterReading,
     GatewayStatus,
     MachineState,
+    StopReason,
 )
 from contract.topics import (
     REJECTED_TOPIC,
@@ -38,6 +39,7 @@ __all__ = [
     "GatewayStatus",
     "InvalidIdError",
     "MachineState",
+    "StopReason",
     "TopicError",
     "TopicKind",
     "TopicRef",

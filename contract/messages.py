@@ -6,7 +6,7 @@ Extra fields are allowed and ignored, so gateways can add fields without breakin
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from contract.ids import Identifier
 
@@ -32,6 +32,22 @@ class MachineState(StrEnum):
     OFF = "off"
 
 
+class StopReason(StrEnum):
+    """Why a stopped machine (idle, fault or maintenance) is not knitting."""
+
+    YARN_BREAK = "yarn_break"
+    NEEDLE_BREAK = "needle_break"
+    YARN_CHANGE = "yarn_change"
+    STYLE_CHANGE = "style_change"
+    WAITING_MATERIAL = "waiting_material"
+    MAINTENANCE = "maintenance"
+    OTHER = "other"
+
+
+STOPPED_STATES = frozenset({MachineState.IDLE, MachineState.FAULT, MachineState.MAINTENANCE})
+"""States a :class:`StopReason` may come with."""
+
+
 class CounterReading(BaseModel):
     """A machine's reading on ``hosiery/v1/{enterprise}/{machine}/counter``."""
 
@@ -48,6 +64,16 @@ class CounterReading(BaseModel):
     state: MachineState
     style: Style | None = None
     rpm: Annotated[float, Field(ge=0.0, le=MAX_RPM)] | None = None
+    reason: StopReason | None = None
+    """Why the machine stopped; absent or null when it does not say (and while running or off)."""
+
+    @model_validator(mode="after")
+    def _reason_only_when_stopped(self) -> "CounterReading":
+        if self.reason is not None and self.state not in STOPPED_STATES:
+            raise ValueError(
+                f"a stop reason comes only with idle, fault or maintenance, not {self.state}"
+            )
+        return self
 
 
 class GatewayStatus(BaseModel):

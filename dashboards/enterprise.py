@@ -8,6 +8,7 @@ from dashboards.grafana import (
     alert_annotation,
     dashboard,
     gauge_panel,
+    pareto_panel,
     query_variable,
     stat_panel,
     table_panel,
@@ -121,6 +122,15 @@ def build() -> dm.Dashboard:
             ),
             12,
             10,
+        ),
+        (
+            pareto_panel(
+                "Downtime by stop reason, machine-hours",
+                q.downtime_by_reason(q.E1H, E),
+                description=q.DOWNTIME_DESCRIPTION,
+            ),
+            24,
+            8,
         ),
     ]
     for panel, width, height in panels:

@@ -6,11 +6,12 @@ the SDK's ``UnknownDataquery``). :class:`Grid` places panels left to right in ro
 
 from collections.abc import Sequence
 
+from grafana_foundation_sdk.builders import barchart, gauge, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import gauge, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.runtime import UnknownDataquery
+from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 
 DATASOURCE_UID = "hosiery-influxdb"
@@ -181,6 +182,35 @@ def timeseries_panel(
     if time_from is not None:
         panel = panel.time_from(time_from)
     return panel
+
+
+def pareto_panel(
+    title: str, query: str, *, unit: str = "h", description: str = ""
+) -> barchart.Panel:
+    """Bars of a one-row query's columns, largest first: Grafana turns the columns into rows
+    (``reduce``, series to rows), sorts them by value (``sortBy``) and draws one bar each."""
+    return (
+        barchart.Panel()
+        .title(title)
+        .description(description)
+        .datasource(datasource())
+        .targets(_targets([query], "table"))
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="reduce",
+                options={"mode": "seriesToRows", "reducers": ["sum"], "includeTimeField": False},
+            )
+        )
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="sortBy", options={"sort": [{"field": "Total", "desc": True}]}
+            )
+        )
+        .x_field("Field")
+        .unit(unit)
+        .decimals(1)
+        .show_value(common.VisibilityMode.AUTO)
+    )
 
 
 def state_timeline_panel(title: str, query: str, *, description: str = "") -> statetimeline.Panel:

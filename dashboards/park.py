@@ -8,6 +8,7 @@ from dashboards.grafana import (
     alert_annotation,
     dashboard,
     gauge_panel,
+    pareto_panel,
     query_variable,
     stat_panel,
     table_panel,
@@ -151,6 +152,15 @@ def build() -> dm.Dashboard:
             ),
             6,
             9,
+        ),
+        (
+            pareto_panel(
+                "Downtime by stop reason, machine-hours",
+                q.downtime_by_reason(q.P1H),
+                description=q.DOWNTIME_DESCRIPTION,
+            ),
+            24,
+            8,
         ),
         (
             table_panel(

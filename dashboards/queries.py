@@ -25,6 +25,7 @@ from influx.rollups import (
     PARK_5M,
     PRODUCTION,
     RAW_POLICY,
+    REASONS,
 )
 
 NOW_WINDOW = "5m"
@@ -224,6 +225,23 @@ def machine_availability(where: str) -> str:
         f'SUM("running") / SUM("readings") AS "running share" FROM {M1H} '
         f'WHERE {_and(where, "$timeFilter")} GROUP BY "machine"'
     )
+
+
+# --- downtime by stop reason ----------------------------------------------------------------
+
+
+DOWNTIME_DESCRIPTION = (
+    "Machine-hours stopped per stop reason over the dashboard's range, largest first (a Pareto "
+    "chart): each machine-hour's share of readings with the reason x its reported time. Stops "
+    "without a reason are not shown."
+)
+
+
+def downtime_by_reason(source: str = P1H, where: str | None = None) -> str:
+    """Hours stopped per stop reason over the range, one column per reason (one row); the
+    Pareto panel turns the columns into rows and sorts them."""
+    columns = ", ".join(f'SUM("stopped_s_{r}") / 3600 AS "{r}"' for r in REASONS)
+    return f"SELECT {columns} FROM {source} WHERE {_and(where, '$timeFilter')}"
 
 
 # --- one machine ----------------------------------------------------------------------------

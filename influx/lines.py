@@ -3,9 +3,9 @@ and :func:`parse_production`, which reads a reading back from its line.
 
 :func:`production_line` and :func:`pairs_correction_line` are on the hot path. They trust their
 arguments: identifiers, ``boot`` and ``style`` were validated by the contract
-(``[A-Za-z0-9_-]``), so they need no escaping, and numbers are numbers. The functions for
-rejected input take arbitrary text and escape it, so nothing they are given can produce more
-than one line or change the meaning of one.
+(``[A-Za-z0-9_-]``), ``reason`` is a ``contract.StopReason``, so they need no escaping, and
+numbers are numbers. The functions for rejected input take arbitrary text and escape it, so
+nothing they are given can produce more than one line or change the meaning of one.
 
 InfluxDB's escaping rules (1.x line protocol):
 
@@ -61,10 +61,12 @@ def production_line(
     style: str | None,
     rpm: float | None,
     counter_reset: bool = False,  # noqa: FBT001, FBT002 - a field value
+    reason: str | None = None,
 ) -> str:
     """A ``production`` point for a validated reading (no trailing newline).
 
-    ``counter_reset`` adds ``counter_reset=1i``: the counter fell inside the boot.
+    ``counter_reset`` adds ``counter_reset=1i``: the counter fell inside the boot. ``reason``
+    (a ``contract.StopReason``) adds the string field ``reason``.
     """
     if style is None:
         extra = "" if rpm is None else f",rpm={rpm!r}"
@@ -74,6 +76,8 @@ def production_line(
         extra = f',style="{style}",rpm={rpm!r}'
     if counter_reset:
         extra += ",counter_reset=1i"
+    if reason is not None:
+        extra += f',reason="{reason}"'
     return (
         f"production,enterprise={enterprise},machine={machine} "
         f'pairs={pairs}i,pairs_total={pairs_total}i,seq={seq}i,boot="{boot}",state="{state}"'

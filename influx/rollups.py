@@ -2,8 +2,8 @@
 
 A year of raw readings of the full park is about 126 billion points; the rollups below hold the
 same pairs in a few million. Every rollup is a sum (``pairs`` are per-interval deltas, so sums
-of sums are exact) or a count of readings per state (for utilisation), computed by a continuous
-query from the level below it:
+of sums are exact) or a count of readings per state (for utilisation) and per stop reason (for
+downtime by reason), computed by a continuous query from the level below it:
 
 ==================  =====================  ==================  ===============================
 series              retention policy       from                tags
@@ -31,6 +31,8 @@ window (docs/dashboards.md).
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from contract import StopReason
+
 STATES = ("running", "idle", "fault", "maintenance", "off")
 """Machine states whose readings are counted per interval (fields of the same names)."""
 
@@ -52,7 +54,13 @@ CAPACITY = "capacity"
 FIVE_MIN_S = 300
 """Seconds of one ``machine_5m`` interval: ``reported_s`` counts them."""
 
-ROLLUP_FIELDS = ("pairs", "readings", *STATES)
+REASONS = tuple(reason.value for reason in StopReason)
+REASON_COUNTS = tuple(f"stopped_{reason}" for reason in REASONS)
+"""Readings per stop reason, per interval (``stopped_yarn_break``, ...)."""
+REASON_SECONDS = tuple(f"stopped_s_{reason}" for reason in REASONS)
+"""Seconds stopped per reason, from ``machine_1h`` up (``stopped_s_yarn_break``, ...)."""
+
+ROLLUP_FIELDS = ("pairs", "readings", *STATES, *REASON_COUNTS)
 """Fields every level carries (sums)."""
 
 RUNNING_S = (
@@ -61,6 +69,14 @@ RUNNING_S = (
 """A machine-hour's running time, estimated: its running share of readings x the seconds its
 readings cover (a float; absent for an hour without a running reading). Summed at the
 enterprise and park levels, it makes utilisation one ratio of two sums."""
+
+
+def _reason_seconds(reason: str) -> str:
+    """A machine-hour's seconds stopped for ``reason``, estimated as :data:`RUNNING_S`."""
+    return (
+        f'SUM("stopped_{reason}") * 1.0 / SUM("readings") * COUNT("readings") * {FIVE_MIN_S} '
+        f'AS "stopped_s_{reason}"'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +158,11 @@ def day_offset(utc_offset_hours: float) -> str:
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
-def _machine_5m(name: str, fields: tuple[str, ...], state: str | None = None) -> Rollup:
-    """A rollup of raw readings into ``machine_5m`` (of one state's readings when given)."""
+def _machine_5m(
+    name: str, fields: tuple[str, ...], state: str | None = None, field: str = "state"
+) -> Rollup:
+    """A rollup of raw readings into ``machine_5m`` (of the readings whose ``field``, the state
+    unless told otherwise, is ``state`` when given)."""
     return Rollup(
         name=name,
         target_policy=FIVE_MIN_POLICY,
@@ -153,7 +172,7 @@ def _machine_5m(name: str, fields: tuple[str, ...], state: str | None = None) ->
         interval="5m",
         tags=MACHINE,
         fields=fields,
-        where=None if state is None else f"\"state\" = '{state}'",
+        where=None if state is None else f"\"{field}\" = '{state}'",
         for_="15m",
     )
 
@@ -178,6 +197,16 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
         *(
             _machine_5m(f"rollup_machine_5m_{state}", (f'COUNT("pairs") AS "{state}"',), state)
             for state in STATES[1:]
+        ),
+        # one query per stop reason, counting the readings that carry it
+        *(
+            _machine_5m(
+                f"rollup_machine_5m_reason_{reason}",
+                (f'COUNT("pairs") AS "stopped_{reason}"',),
+                reason,
+                field="reason",
+            )
+            for reason in REASONS
         ),
     ]
     return (
@@ -205,6 +234,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
                 *_sums(*ROLLUP_FIELDS),
                 f'COUNT("readings") * {FIVE_MIN_S} AS "reported_s"',
                 RUNNING_S,
+                *(_reason_seconds(reason) for reason in REASONS),
                 'MEAN("rpm") AS "rpm"',
             ),
         ),
@@ -217,7 +247,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             interval="1h",
             tags=ENTERPRISE,
             fields=(
-                *_sums(*ROLLUP_FIELDS, "reported_s", "running_s"),
+                *_sums(*ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS),
                 'COUNT("readings") AS "machines"',
             ),
         ),
@@ -229,7 +259,9 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             source=ENTERPRISE_1H,
             interval="1h",
             tags=(),
-            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", "planned_s", "machines"),
+            fields=_sums(
+                *ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS, "planned_s", "machines"
+            ),
         ),
         Rollup(
             name="rollup_enterprise_1d",
@@ -240,7 +272,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             interval="1d",
             offset=day_offset(utc_offset_hours),
             tags=ENTERPRISE,
-            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", "planned_s"),
+            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS, "planned_s"),
             every="1h",
             for_="2d",
         ),

@@ -16,7 +16,7 @@ Nothing here does I/O: :meth:`CounterChannel.report` returns the payloads to pub
 
 import orjson
 
-from contract import MachineState
+from contract import MachineState, StopReason
 from simulators.faults import NO_FAULTS, FaultCounts, TickFaults
 
 
@@ -37,22 +37,25 @@ class CounterChannel:
         self.last: tuple[int, str, int] = (0, self.boot, 0)
         """``(seq, boot, pairs_total)`` of the most recent reading taken."""
 
-    def _reading(self, ts_ms: int, pairs: int, state: MachineState, rpm: float) -> bytes:
+    def _reading(
+        self, ts_ms: int, pairs: int, state: MachineState, rpm: float, reason: StopReason | None
+    ) -> bytes:
         seq = self._seq
         self._seq = seq + 1
         total = pairs - self._base
         self.last = (seq, self.boot, total)
-        return orjson.dumps(
-            {
-                "ts": ts_ms,
-                "seq": seq,
-                "boot": self.boot,
-                "pairs_total": total,
-                "state": state,  # (a StrEnum: orjson writes its value, without a Python call)
-                "style": self.style,
-                "rpm": rpm,
-            }
-        )
+        body = {
+            "ts": ts_ms,
+            "seq": seq,
+            "boot": self.boot,
+            "pairs_total": total,
+            "state": state,  # (a StrEnum: orjson writes its value, without a Python call)
+            "style": self.style,
+            "rpm": rpm,
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return orjson.dumps(body)
 
     def _reboot(self, pairs: int) -> None:
         self.boots += 1
@@ -68,12 +71,14 @@ class CounterChannel:
         rpm: float,
         faults: TickFaults = NO_FAULTS,
         counts: FaultCounts | None = None,
+        reason: StopReason | None = None,
     ) -> list[bytes]:
-        """Take a reading of ``pairs`` (whole pairs knitted since the run started).
+        """Take a reading of ``pairs`` (whole pairs knitted since the run started), with the
+        stop ``reason`` while stopped.
 
         Returns the payloads to publish now, in order.
         """
-        payload = self._reading(ts_ms, pairs, state, rpm)
+        payload = self._reading(ts_ms, pairs, state, rpm, reason)
         if faults.drop and not faults.reboot:
             if counts is not None:
                 counts.drops += 1
@@ -98,9 +103,16 @@ class CounterChannel:
                 counts.reboots += 1
         return out
 
-    def final(self, ts_ms: int, pairs: int, state: MachineState, rpm: float) -> list[bytes]:
+    def final(
+        self,
+        ts_ms: int,
+        pairs: int,
+        state: MachineState,
+        rpm: float,
+        reason: StopReason | None = None,
+    ) -> list[bytes]:
         """The run's last reading (and a held one): both must reach the broker."""
-        return self.report(ts_ms, pairs, state, rpm)
+        return self.report(ts_ms, pairs, state, rpm, reason=reason)
 
     @property
     def holding(self) -> bool:

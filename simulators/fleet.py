@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
-from contract import MachineState, counter_topic
+from contract import MachineState, StopReason, counter_topic
 from mqtt.connection import Connection
 from simulators.broker import BrokerAddress
 from simulators.connections import Connections
@@ -180,6 +180,8 @@ class Fleet:
                 self._topics.append(counter_topic(enterprise.id, machine.id))
                 self._rpm.append(machine.style.rpm)
         self._models: list[MachineModel] = []
+        self._stop_readings: list[dict[str, int]] = []
+        """Readings published per machine and stop reason."""
         self._heap: list[tuple[float, int]] = []
         self._mono0 = 0.0
         self._sim0 = 0.0
@@ -290,6 +292,7 @@ class Fleet:
             for enterprise in self.park.enterprises
             for machine in enterprise.machines
         ]
+        self._stop_readings = [{} for _ in self._models]
         spread = self._rng.random
         self._heap = [
             (self._mono0 + config.interval * spread(), i) for i in range(len(self._models))
@@ -328,8 +331,36 @@ class Fleet:
                 time.sleep(pause)
             connections.poll(0.0)
 
+    def _tally(self, i: int, reason: StopReason) -> None:
+        """Count a published reading of machine ``i`` stopped for ``reason``."""
+        tally = self._stop_readings[i]
+        tally[reason] = tally.get(reason, 0) + 1
+
+    def _malformed(self, injector: FaultInjector, i: int, gateway: Gateway, ts_ms: int) -> int:
+        """Publish a malformed message next to machine ``i``'s reading when one is drawn;
+        the messages published (0 or 1)."""
+        kind = injector.malformed()
+        if kind is None:
+            return 0
+        channel = self._channels[i]
+        seq, boot, total = channel.last
+        bad_topic, bad_payload = malformed_message(
+            kind,
+            enterprise=gateway.enterprise,
+            machine=self._machine_ids[i],
+            ts_ms=ts_ms,
+            seq=seq,
+            boot=boot,
+            pairs_total=total,
+            style=channel.style,
+        )
+        gateway.publish(bad_topic, bad_payload)
+        self.counts.malformed += 1
+        return 1
+
     def _publish_due(self, now: float) -> set[Connection]:
         """Publish the readings of every machine due by ``now``; the connections published to."""
+
         heap = self._heap
         touched: set[Connection] = set()
         if not heap or heap[0][0] > now:
@@ -367,7 +398,10 @@ class Fleet:
             )
             channel = channels[i]
             faults = NO_FAULTS if injector is None else injector.draw()
-            payloads = channel.report(ts_ms, int(model.knitted), state, rpm, faults, counts)
+            reason = model.reason(sim_now)
+            payloads = channel.report(ts_ms, int(model.knitted), state, rpm, faults, counts, reason)
+            if reason is not None and not (faults.drop and not faults.reboot):
+                self._tally(i, reason)
             topic = topics[i]
             for payload in payloads:
                 gateway.publish(topic, payload)
@@ -375,22 +409,7 @@ class Fleet:
             readings += 1 if payloads else 0
             touched.add(gateway.connection)
             if injector is not None:
-                kind = injector.malformed()
-                if kind is not None:
-                    seq, boot, total = channel.last
-                    bad_topic, bad_payload = malformed_message(
-                        kind,
-                        enterprise=gateway.enterprise,
-                        machine=self._machine_ids[i],
-                        ts_ms=ts_ms,
-                        seq=seq,
-                        boot=boot,
-                        pairs_total=total,
-                        style=channel.style,
-                    )
-                    gateway.publish(bad_topic, bad_payload)
-                    counts.malformed += 1
-                    messages += 1
+                messages += self._malformed(injector, i, gateway, ts_ms)
         self.messages += messages
         self.readings += readings
         return touched
@@ -413,13 +432,21 @@ class Fleet:
             if gateway.state is _ONLINE:
                 state = model.state(sim_end)
                 rpm = self._rpm[i] if state is _RUNNING else 0.0
-                for payload in channel.final(ended_ms, int(model.knitted), state, rpm):
+                reason = model.reason(sim_end)
+                for payload in channel.final(ended_ms, int(model.knitted), state, rpm, reason):
                     gateway.publish(self._topics[i], payload)
                     self.messages += 1
                 self.readings += 1
+                if reason is not None:
+                    self._tally(i, reason)
             truths.append(
                 MachineTruth(
-                    gateway.enterprise, self._machine_ids[i], int(model.knitted), channel.boots
+                    gateway.enterprise,
+                    self._machine_ids[i],
+                    int(model.knitted),
+                    channel.boots,
+                    model.stopped_by_reason(),
+                    {str(r): n for r, n in self._stop_readings[i].items()},
                 )
             )
         acknowledged = connections.acknowledged(deadline)

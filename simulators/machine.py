@@ -16,7 +16,7 @@ import bisect
 import itertools
 from dataclasses import dataclass
 
-from contract import MachineState
+from contract import MachineState, StopReason
 from simulators.errors import ParameterError
 from simulators.rng import SplitMix64
 from simulators.shifts import WorkCalendar
@@ -26,12 +26,14 @@ _STOP_STATES = (MachineState.IDLE, MachineState.FAULT, MachineState.MAINTENANCE)
 
 @dataclass(frozen=True, slots=True)
 class StopCause:
-    """A reason a running machine stops: ``per_running_hour`` events, ``mean_minutes`` each."""
+    """A reason a running machine stops: ``per_running_hour`` events, ``mean_minutes`` each;
+    ``reason`` is what the machine publishes while stopped for it."""
 
     name: str
     state: MachineState
     per_running_hour: float
     mean_minutes: float
+    reason: StopReason = StopReason.OTHER
 
     def __post_init__(self) -> None:
         if self.state not in _STOP_STATES:
@@ -67,16 +69,16 @@ class MachineParams:
 DEFAULT_MACHINE = MachineParams(
     stops=(
         # A yarn cone runs out about every two hours of knitting; the operator swaps it.
-        StopCause("yarn-change", MachineState.IDLE, per_running_hour=0.5, mean_minutes=5.0),
+        StopCause("yarn-change", MachineState.IDLE, 0.5, 5.0, reason=StopReason.YARN_CHANGE),
         # Waiting for an operator, for yarn or for a style changeover.
-        StopCause("waiting", MachineState.IDLE, per_running_hour=0.15, mean_minutes=20.0),
+        StopCause("waiting", MachineState.IDLE, 0.15, 20.0, reason=StopReason.WAITING_MATERIAL),
         # A broken yarn end stops the machine; rethreading is quick.
-        StopCause("yarn-break", MachineState.FAULT, per_running_hour=0.5, mean_minutes=3.0),
+        StopCause("yarn-break", MachineState.FAULT, 0.5, 3.0, reason=StopReason.YARN_BREAK),
         # A broken needle or sinker: the machine waits for a mechanic.
-        StopCause("needle-break", MachineState.FAULT, per_running_hour=0.1, mean_minutes=20.0),
+        StopCause("needle-break", MachineState.FAULT, 0.1, 20.0, reason=StopReason.NEEDLE_BREAK),
         # Cleaning, oiling and adjustment, about once a week of running.
         StopCause(
-            "maintenance", MachineState.MAINTENANCE, per_running_hour=1 / 160, mean_minutes=180.0
+            "maintenance", MachineState.MAINTENANCE, 1 / 160, 180.0, reason=StopReason.MAINTENANCE
         ),
     ),
     duration_shape=2,
@@ -91,6 +93,7 @@ class Dynamics:
         "_initial_cumulative",
         "_stop_cumulative",
         "means",
+        "reasons",
         "run_mean",
         "shape",
         "shares",
@@ -104,6 +107,7 @@ class Dynamics:
         self.run_mean = 1.0 / total_hazard if total_hazard > 0 else float("inf")
         self.shape = params.duration_shape
         self.states = tuple(cause.state for cause in params.stops)
+        self.reasons = tuple(cause.reason for cause in params.stops)
         self.means = tuple(means)
         self._stop_cumulative = (
             list(itertools.accumulate(h / total_hazard for h in hazards)) if total_hazard else []
@@ -161,6 +165,7 @@ class MachineModel:
         "_rng",
         "_stop",
         "knitted",
+        "stopped",
     )
 
     def __init__(
@@ -180,6 +185,8 @@ class MachineModel:
         self._stop, self._remaining = dynamics.initial(rng)
         self.knitted = 0.0
         """Pairs knitted since ``start``, fractional (a pair in progress counts partly)."""
+        self.stopped = [0.0] * len(dynamics.means)
+        """Staffed seconds stopped since ``start``, per stop cause (by index)."""
 
     @property
     def time(self) -> float:
@@ -200,10 +207,14 @@ class MachineModel:
                 self._remaining = remaining - staffed
                 if self._stop < 0:
                     self.knitted += staffed * self._rate
+                else:
+                    self.stopped[self._stop] += staffed
                 return
             staffed -= remaining
             if self._stop < 0:
                 self.knitted += remaining * self._rate
+            else:
+                self.stopped[self._stop] += remaining
             self._stop, self._remaining = dynamics.next_episode(self._stop, rng)
 
     def state(self, now: float) -> MachineState:
@@ -213,3 +224,16 @@ class MachineModel:
         if self._stop < 0:
             return MachineState.RUNNING
         return self._dynamics.states[self._stop]
+
+    def reason(self, now: float) -> StopReason | None:
+        """The stop reason at ``now`` (the time last advanced to); None while running or off."""
+        if self._stop < 0 or not self._calendar.is_on(now):
+            return None
+        return self._dynamics.reasons[self._stop]
+
+    def stopped_by_reason(self) -> dict[str, float]:
+        """Staffed seconds stopped since ``start``, per stop reason (causes sharing one add up)."""
+        out: dict[str, float] = {}
+        for reason, seconds in zip(self._dynamics.reasons, self.stopped, strict=True):
+            out[reason.value] = out.get(reason.value, 0.0) + seconds
+        return out

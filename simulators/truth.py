@@ -4,6 +4,10 @@
 reading; it equals the sum, over the machine's boots, of the last ``pairs_total`` published in
 each boot. ``complete`` is false when some readings were not acknowledged by the broker before
 the deadline at shutdown (the counters then show less than the truth).
+
+``stopped_s`` of a machine is the simulated seconds it spent stopped per stop reason
+(``contract.StopReason``) during the run; ``stop_readings`` counts the readings it published
+with each reason (first copies only), the sample of that time the collector sees.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +25,8 @@ class MachineTruth:
     machine: str
     pairs: int
     boots: int
+    stopped_s: dict[str, float] = field(default_factory=dict)
+    stop_readings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,15 @@ class Truth:
     def total_pairs(self) -> int:
         return sum(m.pairs for m in self.machines)
 
+    def stopped_s(self, enterprise: str | None = None) -> dict[str, float]:
+        """Seconds stopped per reason, of the park or of one enterprise."""
+        out: dict[str, float] = {}
+        for m in self.machines:
+            if enterprise is None or m.enterprise == enterprise:
+                for reason, seconds in m.stopped_s.items():
+                    out[reason] = out.get(reason, 0.0) + seconds
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
@@ -49,10 +64,13 @@ class Truth:
                     "machine": m.machine,
                     "pairs": m.pairs,
                     "boots": m.boots,
+                    "stopped_s": dict(m.stopped_s),
+                    "stop_readings": dict(m.stop_readings),
                 }
                 for m in self.machines
             ],
             "total_pairs": self.total_pairs,
+            "stopped_s": self.stopped_s(),
             "complete": self.complete,
             "readings": self.readings,
             "faults": dict(self.faults),
@@ -71,7 +89,14 @@ def read_truth(path: Path) -> Truth:
         started_ms=data["started_ms"],
         ended_ms=data["ended_ms"],
         machines=tuple(
-            MachineTruth(m["enterprise"], m["machine"], m["pairs"], m["boots"])
+            MachineTruth(
+                m["enterprise"],
+                m["machine"],
+                m["pairs"],
+                m["boots"],
+                dict(m.get("stopped_s", {})),
+                dict(m.get("stop_readings", {})),
+            )
             for m in data["machines"]
         ),
         complete=data.get("complete", True),

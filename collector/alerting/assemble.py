@@ -19,6 +19,7 @@ from collector.alerting.calendar import CalendarFile, ParkCalendar, load_calenda
 from collector.alerting.observer import AlertingObserver, ObserverOptions, Publish
 from collector.alerting.registry import ParkRegistry, load_registry
 from collector.alerting.store import AlertStore
+from collector.alerting.tracked import FAULT_AFTER_BY_REASON, IDLE_AFTER_BY_REASON
 from collector.alerting.tracker import Tracker, TrackerConfig
 from collector.alerting.webhooks import WebhookDispatcher
 from collector.errors import AlertingConfigError
@@ -37,6 +38,14 @@ def tracker_config(settings: CollectorSettings) -> TrackerConfig:
         idle_after_ms=_ms(s.idle_after),
         idle_after_by_style={k: _ms(v) for k, v in s.idle_after_style.items()},
         fault_after_ms=_ms(s.fault_after),
+        idle_after_by_reason={
+            **IDLE_AFTER_BY_REASON,
+            **{k: _ms(v) for k, v in s.idle_after_reason.items()},
+        },
+        fault_after_by_reason={
+            **FAULT_AFTER_BY_REASON,
+            **{k: _ms(v) for k, v in s.fault_after_reason.items()},
+        },
         offline_after_ms=None if s.offline_after is None else _ms(s.offline_after),
         resolve_after_ms=_ms(s.resolve_after),
     )

@@ -156,6 +156,7 @@ class AlertingObserver:
             data.pairs_total,
             data.style,
             now_ms,
+            data.reason,
         )
 
     def on_status(self, status: Status, now_ms: int) -> None:

@@ -1,6 +1,6 @@
 """The reason texts of alerts: what fired or resolved them, in words an operator reads."""
 
-from contract import MachineState
+from contract import MachineState, StopReason
 
 
 def duration_text(ms: float) -> str:
@@ -17,12 +17,14 @@ def duration_text(ms: float) -> str:
     return f"{hours}h {minutes}m" if minutes else f"{hours}h"
 
 
-def idle(ms: int, state: MachineState | None) -> str:
-    return f"no pairs knitted for {duration_text(ms)} while {state}"
+def idle(ms: int, state: MachineState | None, cause: StopReason | None = None) -> str:
+    because = "" if cause is None else f" ({cause})"
+    return f"no pairs knitted for {duration_text(ms)} while {state}{because}"
 
 
-def stopped(ms: int) -> str:
-    return f"reporting fault for {duration_text(ms)}"
+def stopped(ms: int, cause: StopReason | None = None) -> str:
+    because = "" if cause is None else f" ({cause})"
+    return f"reporting fault{because} for {duration_text(ms)}"
 
 
 def offline(silent_ms: int, *, fixed_ms: int | None, interval_ms: float) -> str:

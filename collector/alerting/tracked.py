@@ -5,11 +5,23 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from collector.alerting.model import Alert, Kind
-from contract import MachineState
+from contract import MachineState, StopReason
 from contract.calendar import WorkCalendar
 
 NEVER = -(2**62)
 """A time before any other: not yet."""
+
+IDLE_AFTER_BY_REASON: Mapping[StopReason, int] = {
+    StopReason.YARN_CHANGE: 1_200_000,
+    StopReason.STYLE_CHANGE: 3_600_000,
+}
+"""Idle thresholds of stop reasons that take longer by nature (20 minutes, 1 hour)."""
+FAULT_AFTER_BY_REASON: Mapping[StopReason, int] = {
+    StopReason.NEEDLE_BREAK: 0,
+    StopReason.YARN_CHANGE: 1_200_000,
+    StopReason.STYLE_CHANGE: 3_600_000,
+}
+"""Stopped thresholds per stop reason: a needle break needs a mechanic at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +31,14 @@ class TrackerConfig:
     idle_after_ms: int = 600_000
     idle_after_by_style: Mapping[str, int] = field(default_factory=dict)
     fault_after_ms: int = 120_000
+    idle_after_by_reason: Mapping[StopReason, int] = field(
+        default_factory=lambda: dict(IDLE_AFTER_BY_REASON)
+    )
+    """Idle threshold while a machine reports a stop reason (others: by style, else idle_after)."""
+    fault_after_by_reason: Mapping[StopReason, int] = field(
+        default_factory=lambda: dict(FAULT_AFTER_BY_REASON)
+    )
+    """Stopped threshold of a fault with a stop reason (0: at once; others: fault_after)."""
     offline_after_ms: int | None = None
     """A fixed offline threshold; None: ``offline_intervals`` estimated intervals."""
     offline_intervals: float = 3.0
@@ -45,6 +65,12 @@ class TrackerConfig:
                 raise ValueError(f"{name} must be positive")
         if self.offline_intervals < 1:
             raise ValueError("offline_intervals must be at least 1")
+        for reason, value in self.fault_after_by_reason.items():
+            if value < 0:
+                raise ValueError(f"fault_after for reason {reason} must not be negative")
+        for reason, value in self.idle_after_by_reason.items():
+            if value <= 0:
+                raise ValueError(f"idle_after for reason {reason} must be positive")
         if self.resolve_after_ms < 0 or self.min_offline_ms < 0:
             raise ValueError("resolve_after and min_offline must not be negative")
 
@@ -116,6 +142,7 @@ class Machine:
         "offline_clear",
         "pairs_total",
         "pairs_ts",
+        "reason",
         "seq",
         "silent",
         "state",
@@ -135,6 +162,8 @@ class Machine:
         self.state: MachineState | None = None
         self.pairs_total: int | None = None
         self.style: str | None = None
+        self.reason: StopReason | None = None
+        """The stop reason of the newest reading."""
         self.arrival = NEVER
         self.interval = 0.0
         self.pairs_ts = NEVER

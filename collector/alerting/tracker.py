@@ -14,7 +14,7 @@ from collector.alerting.registry import ParkRegistry
 from collector.alerting.reporting import Report
 from collector.alerting.timers import Timers
 from collector.alerting.tracked import NEVER, Events, Gateway, Machine, MachineRecord, TrackerConfig
-from contract import MachineState
+from contract import MachineState, StopReason
 
 __all__ = ["MachineRecord", "Report", "Tracker", "TrackerConfig"]
 
@@ -113,7 +113,7 @@ class Tracker:
 
     # ------------------------------------------------------------------ inputs
 
-    def reading(  # noqa: PLR0912 - the hot path: one call per reading, helpers only when needed
+    def reading(  # noqa: PLR0912, PLR0915 - the hot path: one call per reading, helpers only when needed
         self,
         enterprise: str,
         machine: str,
@@ -125,8 +125,10 @@ class Tracker:
         pairs_total: int,
         style: str | None,
         now: int,
+        reason: StopReason | None = None,
     ) -> None:
-        """An accepted reading (``pairs``: knitted since the machine's previous reading)."""
+        """An accepted reading (``pairs``: knitted since the machine's previous reading; its
+        stop ``reason`` chooses the idle and stopped thresholds when it has one of its own)."""
         mach = self._machines.get((enterprise, machine))
         if mach is None:
             mach = self._machine(enterprise, machine)
@@ -160,6 +162,7 @@ class Tracker:
             mach.seq = seq
             mach.boot = boot
             mach.pairs_total = pairs_total
+            mach.reason = reason
             if style is not None and style != mach.style:
                 mach.style = style
                 mach.idle_after = self._idle_after(mach)
@@ -169,10 +172,17 @@ class Tracker:
                 since = mach.pairs_ts
                 if mach.expect_since > since:  # noqa: PLR1730 - cheaper than max() per reading
                     since = mach.expect_since
-                if ts - since >= mach.idle_after:
-                    self._idle(mach, ts, since, now)
-            elif state is _FAULT and ts - mach.fault_since >= self.config.fault_after_ms:
-                self._stopped(mach, ts, now)
+                after = mach.idle_after
+                if reason is not None:
+                    after = self.config.idle_after_by_reason.get(reason, after)
+                if ts - since >= after:
+                    self._idle(mach, ts, since, now, after)
+            elif state is _FAULT:
+                threshold = self.config.fault_after_ms
+                if reason is not None:
+                    threshold = self.config.fault_after_by_reason.get(reason, threshold)
+                if ts - mach.fault_since >= threshold:
+                    self._stopped(mach, ts, now, threshold)
         self._silence.schedule(mach, now + mach.window)
 
     def _transition(self, mach: Machine, state: MachineState, ts: int) -> None:
@@ -331,22 +341,21 @@ class Tracker:
         mach.window = window = self.config.offline_window(mach.interval)
         return window
 
-    def _idle(self, mach: Machine, ts: int, since: int, now: int) -> None:
-        """No pairs since ``since`` for at least the idle threshold: fire unless planned."""
-        since_working = mach.unplanned_since(_IDLE_KIND, since, ts, mach.idle_after)
+    def _idle(self, mach: Machine, ts: int, since: int, now: int, threshold: int) -> None:
+        """No pairs since ``since`` for at least the idle ``threshold``: fire unless planned."""
+        since_working = mach.unplanned_since(_IDLE_KIND, since, ts, threshold)
         if since_working is None:
             return
         mach.idle_mark = since_working
-        reason = reasons.idle(ts - since_working, mach.state)
+        reason = reasons.idle(ts - since_working, mach.state, mach.reason)
         self._fire(mach, _IDLE_KIND, since_working, now, reason)
 
-    def _stopped(self, mach: Machine, ts: int, now: int) -> None:
-        """In fault for at least the fault threshold: fire unless planned."""
-        threshold = self.config.fault_after_ms
+    def _stopped(self, mach: Machine, ts: int, now: int, threshold: int) -> None:
+        """In fault for at least the stopped ``threshold``: fire unless planned."""
         since = mach.unplanned_since(_STOPPED, mach.fault_since, ts, threshold)
         if since is None:
             return
-        self._fire(mach, _STOPPED, since, now, reasons.stopped(ts - since))
+        self._fire(mach, _STOPPED, since, now, reasons.stopped(ts - since, mach.reason))
 
     def _clear(self, mach: Machine, ts: int, pairs: int, now: int) -> None:
         """Resolve the idle or stopped alert that the newest reading (at ``ts``) shows over."""

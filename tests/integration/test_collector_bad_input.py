@@ -63,6 +63,8 @@ BAD_INPUT = [
     ("oversized", GOOD_TOPIC, reading(padding="x" * 65_000)),
     ("unknown_topic", "hosiery/v1/E0001/M001/temperature", b"21.5"),
     ("implausible_count", "hosiery/v1/E0003/M001/counter", reading(pairs_total=10**9)),
+    ("unknown_stop_reason", GOOD_TOPIC, reading(state="idle", reason="coffee_break")),
+    ("invalid_value", GOOD_TOPIC, reading(state="running", reason="yarn_break")),
 ]
 
 

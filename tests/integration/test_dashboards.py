@@ -21,6 +21,7 @@ from collector.service import Collector
 from dashboards import alert_rules
 from dashboards import queries as q
 from influx.config import InfluxConfig, make_client
+from influx.rollups import FIVE_MIN_S, REASONS
 from simulators.backfill import Backfill, BackfillConfig
 from simulators.params import DEFAULT_PARK
 from simulators.park import Park, build_park
@@ -30,7 +31,16 @@ from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.alerting import GatewayProcess
 from tests.support.collector import metric, running_collector, settings_for, unique
-from tests.support.dashboards import Grafana, dashboard_files, first_value, has_data, load, run
+from tests.support.dashboards import (
+    Grafana,
+    dashboard_files,
+    first_value,
+    has_data,
+    load,
+    panel,
+    pareto_rows,
+    run,
+)
 from tests.support.influx import pairs_by_machine, query
 from tests.support.mqtt import Recorder, recorder
 from tests.support.sim import SimRun
@@ -56,6 +66,10 @@ class Filled:
         """The simulated park, with the shift calendar the collector was given."""
         self.frozen: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         """The "Machines now" panel and the simulator's last states, while it was paused."""
+        self.truth_file: dict[str, Any] = {}
+        """The live run's whole truth file (stop reasons included)."""
+        self.published: list[tuple[str, bytes]] = []
+        """Every reading of the live run, as an independent subscriber received it."""
 
     def sql(self, statement: str) -> list[dict[str, Any]]:
         return query(self.influx.url, self.db, statement)
@@ -137,6 +151,13 @@ def filled(
         filled.frozen = machines_now_while_paused(sim, collector, rec, filled)
         truth = sim.wait()
         filled.truth = truth
+        filled.truth_file = sim.truth_file()
+        wait_until(
+            lambda: len(rec.messages) >= filled.truth_file["readings"],
+            30,
+            what="every reading of the run received by the test's subscriber",
+        )
+        filled.published = [(topic, payload) for topic, payload, _retain in rec.messages]
         expected = {k: v for k, v in truth.items() if v}
 
         def stored() -> bool:
@@ -499,3 +520,77 @@ def test_rankings_by_utilisation_are_ratios_not_truncated(filled: Filled) -> Non
         rows = [row for s in grafana.run(item)["series"] for row in s["values"]]
         assert len(rows) == min(10, enterprises), item.title
         assert all(0.3 < row[1] <= 1.5 for row in rows), f"{item.title}: {rows}"
+
+
+PARETO = "Downtime by stop reason, machine-hours"
+
+
+def downtime_from_readings(
+    published: list[tuple[str, bytes]], enterprise: str | None = None
+) -> dict[str, float]:
+    """Machine-hours stopped per reason, from the readings as published (received by the test's
+    own subscriber, not read from the database), by the rollups' definition: per machine-hour,
+    the share of its readings that carry the reason x 5 minutes per 5-minute interval with
+    readings."""
+    counts: dict[tuple[str, str, int], Counter[str]] = {}
+    intervals: dict[tuple[str, str, int], set[int]] = {}
+    for topic, payload in published:
+        _, _, ent, machine, _ = topic.split("/")
+        if enterprise is not None and ent != enterprise:
+            continue
+        body = orjson.loads(payload)
+        key = (ent, machine, body["ts"] // HOUR_MS)
+        tally = counts.setdefault(key, Counter())
+        tally["readings"] += 1
+        if body.get("reason") is not None:
+            tally[body["reason"]] += 1
+        intervals.setdefault(key, set()).add(body["ts"] // (FIVE_MIN_S * 1000))
+    hours = dict.fromkeys(REASONS, 0.0)
+    for key, tally in counts.items():
+        for reason in REASONS:
+            share = tally[reason] / tally["readings"]
+            hours[reason] += share * len(intervals[key]) * FIVE_MIN_S / 3600
+    return hours
+
+
+def test_pareto_of_downtime_by_reason_equals_the_truth(filled: Filled) -> None:
+    """The simulator's stop reasons, counted by the simulator itself, by an independent
+    subscriber, in raw and at every rollup level, are the same; the park's and an enterprise's
+    Pareto panels, transformed as Grafana does, show the hours the published readings give,
+    largest first."""
+    now = int(wait_now())
+    _roll_up(filled, filled.run_since_ms, now)
+    since = f"time >= {filled.run_since_ms}ms"
+    truth: Counter[str] = Counter()
+    for machine in filled.truth_file["machines"]:
+        truth.update(machine["stop_readings"])
+    received = Counter(orjson.loads(p).get("reason") for _, p in filled.published)
+    del received[None]
+    assert received == truth
+    modelled = {"yarn_change", "waiting_material", "yarn_break", "needle_break", "maintenance"}
+    assert set(truth) <= modelled
+    assert len(truth) >= 3, truth
+    for reason in REASONS:
+        stored = filled.total(
+            f'SELECT COUNT("pairs") FROM {q.RAW} WHERE {since} AND "reason" = \'{reason}\''
+        )
+        assert stored == truth[reason], reason
+        for level in (q.M5, q.P5, q.M1H, q.E1H, q.P1H):
+            rolled = filled.total(f'SELECT SUM("stopped_{reason}") FROM {level} WHERE {since}')
+            assert rolled == truth[reason], (reason, level)
+    # the simulator stopped for every reason it published, and for no other
+    stopped_s = filled.truth_file["stopped_s"]
+    assert {r for r, s in stopped_s.items() if s > 0} >= set(truth)
+    for path, chosen, enterprise in (
+        ("json/Park/park-overview.json", {}, None),
+        ("json/Enterprises/enterprise.json", {"enterprise": "E0002"}, "E0002"),
+    ):
+        dashboard = load(path)
+        grafana = Grafana(filled.influx.url, filled.db, dashboard, now, chosen)
+        [item] = [i for i in grafana.queries(path) if i.title == PARETO]
+        bars = pareto_rows(panel(dashboard, PARETO), grafana.run(item))
+        hours = [value for _, value in bars]
+        assert hours == sorted(hours, reverse=True)
+        expected = downtime_from_readings(filled.published, enterprise)
+        assert dict(bars) == pytest.approx(expected, rel=1e-9), path
+        assert hours[0] > 0

@@ -251,6 +251,12 @@ def test_truth_json_has_the_documented_shape(tmp_path: Path, mosquitto: Mosquitt
     assert data["seed"] == 1
     assert data["started_ms"] <= data["ended_ms"]
     assert {tuple(sorted(m)) for m in data["machines"]} == {
-        ("boots", "enterprise", "machine", "pairs")
+        ("boots", "enterprise", "machine", "pairs", "stop_readings", "stopped_s")
     }
     assert data["total_pairs"] == sum(m["pairs"] for m in data["machines"])
+    reasons = {"yarn_change", "waiting_material", "yarn_break", "needle_break", "maintenance"}
+    assert set(data["stopped_s"]) == reasons
+    for reason in reasons:
+        total = sum(m["stopped_s"][reason] for m in data["machines"])
+        assert data["stopped_s"][reason] == pytest.approx(total)
+    assert all(set(m["stop_readings"]) <= reasons for m in data["machines"])

@@ -123,5 +123,32 @@ def has_data(result: Mapping[str, Any]) -> bool:
     )
 
 
+def panel(dashboard: Mapping[str, Any], title: str) -> dict[str, Any]:
+    """The dashboard's panel of this title."""
+    [found] = [p for p in dashboard["panels"] if p.get("title") == title]
+    return dict(found)
+
+
+def pareto_rows(panel: Mapping[str, Any], result: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The bars of a Pareto panel, as Grafana makes them of its one-row table result: the
+    ``reduce`` (series to rows, ``sum``) and ``sortBy`` (``Total``, descending) transformations,
+    which must be the panel's; null columns become 0, as Grafana's sum of nothing."""
+    reduce, sort = panel["transformations"]
+    assert reduce == {
+        "id": "reduce",
+        "options": {"mode": "seriesToRows", "reducers": ["sum"], "includeTimeField": False},
+    }
+    assert sort == {"id": "sortBy", "options": {"sort": [{"field": "Total", "desc": True}]}}
+    assert panel["options"]["xField"] == "Field"
+    rows: dict[str, float] = {}
+    for series in result.get("series", ()):
+        columns = series["columns"]
+        for values in series["values"]:
+            for column, value in zip(columns, values, strict=True):
+                if column != "time":
+                    rows[column] = rows.get(column, 0.0) + float(value or 0.0)
+    return sorted(rows.items(), key=lambda item: item[1], reverse=True)
+
+
 def path_of(name: str) -> Path:
     return ROOT / name

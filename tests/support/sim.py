@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from stack import MosquittoServer
 
@@ -50,6 +51,11 @@ class SimRun:
             raise AssertionError(f"simulator exited {code}:\n{self.log_path.read_text()[-3000:]}")
         truth = json.loads(self.truth_path.read_text())
         return {(m["enterprise"], m["machine"]): int(m["pairs"]) for m in truth["machines"]}
+
+    def truth_file(self) -> dict[str, Any]:
+        """The whole truth file of a finished run (stop reasons included)."""
+        data: dict[str, Any] = json.loads(self.truth_path.read_text())
+        return data
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -13,6 +13,7 @@ from collector.alerting.tracker import Tracker, TrackerConfig
 from collector.cli import _explain
 from collector.errors import CalendarError, RegistryError
 from collector.settings import CollectorSettings
+from contract import StopReason
 
 
 def parse(*argv: str) -> CollectorSettings:
@@ -39,6 +40,9 @@ def test_options_as_typed() -> None:
         "--idle-after-style", "slipper-rubber-sole=20m",
         "--idle-after-style", "terry-sport=900",
         "--fault-after", "90s",
+        "--fault-after-reason", "yarn_break=10s",
+        "--fault-after-reason", "needle_break=30s",
+        "--idle-after-reason", "style_change=2h",
         "--offline-after", "1h",
         "--resolve-after", "2m",
         "--timezone", "Asia/Shanghai",
@@ -53,6 +57,17 @@ def test_options_as_typed() -> None:
         "terry-sport": 900_000,
     }
     assert config.fault_after_ms == 90_000
+    # given reasons replace their defaults; the other defaults stay
+    assert dict(config.fault_after_by_reason) == {
+        StopReason.YARN_BREAK: 10_000,
+        StopReason.NEEDLE_BREAK: 30_000,
+        StopReason.YARN_CHANGE: 1_200_000,
+        StopReason.STYLE_CHANGE: 3_600_000,
+    }
+    assert dict(config.idle_after_by_reason) == {
+        StopReason.YARN_CHANGE: 1_200_000,
+        StopReason.STYLE_CHANGE: 7_200_000,
+    }
     assert config.offline_after_ms == 3_600_000
     assert config.resolve_after_ms == 120_000
     assert s.alert_webhook == ["http://a.example/hook", "https://b.example/hook"]
@@ -65,6 +80,9 @@ def test_options_as_typed() -> None:
         (["--idle-after", "0"], "--idle-after: must be longer than 0"),
         (["--fault-after", "soon"], "--fault-after: 'soon' is not a duration"),
         (["--idle-after-style", "bad style=5m"], "style 'bad style' is not 1-64 characters"),
+        (["--fault-after-reason", "lunch=5m"], "Input should be 'yarn_break'"),
+        (["--idle-after-reason", "yarn_change=0"], "idle threshold of reason yarn_change must"),
+        (["--fault-after-reason", "yarn_change=-1"], "'-1' is not a duration"),
         (["--alert-webhook", "ftp://x"], "--alert-webhook: 'ftp://x' is not a URL"),
         (["--summary-topic", "hosiery/v1/mine"], "is under hosiery/v1/, where the contract"),
         (["--summary-topic", "a/+/b"], "is not an MQTT topic to publish to"),

@@ -11,7 +11,7 @@ from collector.alerting.model import Alert, Kind, Status
 from collector.alerting.reasons import duration_text
 from collector.alerting.registry import ParkRegistry
 from collector.alerting.tracker import Tracker, TrackerConfig
-from contract import MachineState
+from contract import MachineState, StopReason
 from contract.calendar import Downtime, ShiftPattern
 
 RUN, IDLE, FAULT, MAINT, OFF = (
@@ -64,7 +64,12 @@ class Machine:
         self.events: list[Alert] = []
 
     def read(
-        self, state: MachineState = RUN, pairs: int = 0, *, style: str | None = None
+        self,
+        state: MachineState = RUN,
+        pairs: int = 0,
+        *,
+        style: str | None = None,
+        reason: StopReason | None = None,
     ) -> list[Alert]:
         """One reading ``interval`` after the previous one; the events it produced."""
         self.ts += self.interval
@@ -74,7 +79,7 @@ class Machine:
         self.clock.advance(now)
         self.tracker.reading(
             self.enterprise, self.machine, self.ts, self.seq, "b1", state, pairs, self.total,
-            style, now,
+            style, now, reason,
         )  # fmt: skip
         return self.take()
 
@@ -242,6 +247,62 @@ def test_short_faults_do_not_alert() -> None:
         m.readings(2, FAULT)
         m.read(RUN, 1)
     assert m.events == []
+
+
+# ----------------------------------------------------------------------------- stop reasons
+
+
+def test_a_needle_break_alerts_at_once_as_stopped() -> None:
+    m = Machine(tracker())
+    m.read(RUN, 1)
+    fired = m.read(FAULT, reason=StopReason.NEEDLE_BREAK)
+    assert brief(fired) == [("stopped", "firing")]
+    assert fired[0].since_ms == m.ts
+    assert "reporting fault (needle_break) for 0.0s" in fired[0].reason
+    assert brief(m.read(RUN, 1)) == [("stopped", "resolved")]
+
+
+def test_a_fault_without_a_reason_of_its_own_waits_for_fault_after() -> None:
+    for reason in (None, StopReason.YARN_BREAK, StopReason.OTHER):
+        m = Machine(tracker())
+        m.read(RUN, 1)
+        assert [m.read(FAULT, reason=reason) for _ in range(3)] == [[], [], []]  # +0 ... +20 s
+        assert brief(m.read(FAULT, reason=reason)) == [("stopped", "firing")]  # +30 s
+
+
+def test_a_yarn_change_waits_longer_before_idle_fires() -> None:
+    m = Machine(tracker(idle_after_by_reason={StopReason.YARN_CHANGE: 180_000}))
+    m.read(RUN, 1)
+    # 60 s is the idle threshold, but not while the machine says it is changing yarn
+    assert [m.read(IDLE, reason=StopReason.YARN_CHANGE) for _ in range(17)] == [[]] * 17
+    fired = m.read(IDLE, reason=StopReason.YARN_CHANGE)  # 180 s without pairs
+    assert brief(fired) == [("idle", "firing")]
+    assert "no pairs knitted for 3m while idle (yarn_change)" in fired[0].reason
+
+
+def test_a_stop_that_changes_reason_takes_the_new_reasons_threshold() -> None:
+    m = Machine(tracker(idle_after_by_reason={StopReason.STYLE_CHANGE: 3_600_000}))
+    m.read(RUN, 1)
+    assert m.readings(5, IDLE) == []  # no reason, 50 s
+    for _ in range(10):  # a style change: an hour's grace
+        assert m.read(IDLE, reason=StopReason.STYLE_CHANGE) == []
+    # waiting for material has no threshold of its own: 60 s since the last pairs are long past
+    assert brief(m.read(IDLE, reason=StopReason.WAITING_MATERIAL)) == [("idle", "firing")]
+
+
+def test_a_style_change_in_fault_waits_its_own_threshold() -> None:
+    m = Machine(tracker(fault_after_by_reason={StopReason.STYLE_CHANGE: 120_000}))
+    m.read(RUN, 1)
+    assert [m.read(FAULT, reason=StopReason.STYLE_CHANGE) for _ in range(12)] == [[]] * 12
+    assert brief(m.read(FAULT, reason=StopReason.STYLE_CHANGE)) == [("stopped", "firing")]
+
+
+def test_default_thresholds_per_reason() -> None:
+    config = TrackerConfig()
+    assert config.fault_after_by_reason[StopReason.NEEDLE_BREAK] == 0
+    for reason in (StopReason.YARN_CHANGE, StopReason.STYLE_CHANGE):
+        assert config.idle_after_by_reason[reason] > config.idle_after_ms
+        assert config.fault_after_by_reason[reason] > config.fault_after_ms
 
 
 # ----------------------------------------------------------------------------- offline
@@ -619,7 +680,9 @@ def test_duration_text(ms: int, text: str) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [{"idle_after_ms": 0}, {"fault_after_ms": -1}, {"offline_after_ms": 0},
-     {"offline_intervals": 0.5}, {"resolve_after_ms": -1}, {"idle_after_by_style": {"x": 0}}],
+     {"offline_intervals": 0.5}, {"resolve_after_ms": -1}, {"idle_after_by_style": {"x": 0}},
+     {"idle_after_by_reason": {StopReason.YARN_CHANGE: 0}},
+     {"fault_after_by_reason": {StopReason.NEEDLE_BREAK: -1}}],
 )  # fmt: skip
 def test_config_refuses_nonsense(overrides: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):

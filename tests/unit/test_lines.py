@@ -182,3 +182,12 @@ def test_any_rejection_is_one_line_that_parses_back(
     stored = _decode(fields["payload"], fields["payload_encoding"])
     assert raw.startswith(stored)
     assert len(stored) >= min(len(raw), MAX_PAYLOAD_BYTES) - 3
+
+
+def test_stop_reason_is_a_string_field() -> None:
+    line = production_line("e", "m", 5, 1, "b", 0, 4, "fault", None, None, reason="needle_break")
+    assert line.endswith(',reason="needle_break" 5000001')
+    tags, fields = parse_line(line)[1:3]
+    assert fields["reason"] == "needle_break"
+    assert "reason" not in tags
+    assert "reason" not in production_line("e", "m", 5, 1, "b", 0, 4, "idle", None, None)

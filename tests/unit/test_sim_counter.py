@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import CounterReading, MachineState
+from contract import CounterReading, MachineState, StopReason
 from simulators.counter import CounterChannel
 from simulators.errors import ParameterError
 from simulators.faults import FaultCounts, FaultInjector, FaultRates, TickFaults
@@ -175,3 +175,15 @@ def test_gateway_deaths_per_minute() -> None:
     assert within_a_minute == pytest.approx(0.5, abs=0.02)
     again = FaultInjector(FaultRates(gateway_death=0.5), random.Random(9), random.Random(2))
     assert [again.time_to_death() for _ in range(5)] == delays[:5]
+
+
+def test_a_stopped_reading_carries_its_reason_and_others_omit_it() -> None:
+    channel = CounterChannel(TOPIC, "terry-sport", "run1")
+    stopped = channel.report(1_000, 5, MachineState.FAULT, 0.0, reason=StopReason.NEEDLE_BREAK)
+    running = channel.report(2_000, 9, MachineState.RUNNING, 240.0)
+    last = channel.final(3_000, 9, MachineState.IDLE, 0.0, StopReason.YARN_CHANGE)
+    readings = [CounterReading.model_validate_json(p) for p in (*stopped, *running, *last)]
+    assert [r.reason for r in readings] == [
+        StopReason.NEEDLE_BREAK, None, StopReason.YARN_CHANGE
+    ]  # fmt: skip
+    assert "reason" not in orjson.loads(running[0])

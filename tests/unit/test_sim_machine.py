@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import MachineState
+from contract import MachineState, StopReason
 from simulators.errors import ParameterError
 from simulators.machine import DEFAULT_MACHINE, Dynamics, MachineModel, MachineParams, StopCause
 from simulators.rng import SplitMix64, derive_seed
@@ -234,3 +234,47 @@ def test_splitmix_draws_are_uniform_and_reproducible() -> None:
     exp = SplitMix64(7)
     assert sum(exp.erlang(2, 10.0) for _ in range(20_000)) / 20_000 == pytest.approx(10.0, rel=0.03)
     assert derive_seed(1, 2) != derive_seed(2, 1)
+
+
+def test_stop_reasons_follow_the_stop_causes_and_their_seconds_add_up() -> None:
+    """Every default cause maps to its own reason; a machine says its reason only while
+    stopped, and its stopped seconds per reason plus its running seconds are its staffed time."""
+    reasons = [cause.reason for cause in DEFAULT_MACHINE.stops]
+    assert len(set(reasons)) == len(reasons)
+    assert StopReason.OTHER not in reasons
+    start = at(2025, 3, 3, 0, 0)
+    machine = model(TWO_SHIFT, DEFAULT_MACHINE, seed=11, start=start, pairs_per_second=1.0)
+    seen: dict[MachineState, set[StopReason | None]] = {}
+    t = start
+    for _ in range(31 * 24 * 12):
+        t += 300
+        machine.advance(t)
+        seen.setdefault(machine.state(t), set()).add(machine.reason(t))
+    assert seen[MachineState.RUNNING] == {None}
+    assert seen[MachineState.OFF] == {None}
+    by_state = {cause.state: set() for cause in DEFAULT_MACHINE.stops}
+    for cause in DEFAULT_MACHINE.stops:
+        by_state[cause.state].add(cause.reason)
+    for state, expected in by_state.items():
+        assert seen[state] == expected
+    stopped = machine.stopped_by_reason()
+    assert set(stopped) == {r.value for r in reasons}
+    assert all(seconds > 0 for seconds in stopped.values())
+    staffed = calendar(TWO_SHIFT).on_seconds(start, t)
+    assert machine.knitted + sum(stopped.values()) == pytest.approx(staffed)
+
+
+def test_causes_sharing_a_reason_add_up_in_it() -> None:
+    params = MachineParams(
+        stops=(
+            StopCause("a", MachineState.IDLE, 1.0, 30.0, reason=StopReason.OTHER),
+            StopCause("b", MachineState.FAULT, 0.5, 60.0, reason=StopReason.OTHER),
+        ),
+        duration_shape=2,
+        rpm_jitter=0.0,
+    )
+    start = at(2025, 3, 4, 0, 0)
+    machine = model(AROUND, params, seed=3, start=start, pairs_per_second=1.0)
+    machine.advance(start + 7 * 86400)
+    assert machine.stopped_by_reason() == {"other": pytest.approx(sum(machine.stopped))}
+    assert min(machine.stopped) > 0

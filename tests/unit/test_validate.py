@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.validate import Ignored, Limits, Reading, Reason, Rejection, Status, Validator
-from contract import MachineState, TopicKind
+from contract import MachineState, StopReason, TopicKind
 
 NOW = 1_800_000_000_000
 TOPIC = "hosiery/v1/E0001/M001/counter"
@@ -40,6 +40,21 @@ def test_optional_fields_may_be_absent() -> None:
     assert verdict.data.style is None
 
 
+@pytest.mark.parametrize("reason", list(StopReason))
+@pytest.mark.parametrize("state", ["idle", "fault", "maintenance"])
+def test_every_stop_reason_is_accepted_while_stopped(reason: StopReason, state: str) -> None:
+    verdict = Validator().validate(TOPIC, payload(state=state, reason=reason.value), NOW)
+    assert isinstance(verdict, Reading)
+    assert verdict.data.reason is reason
+
+
+def test_a_stop_without_reason_omits_it_or_sends_null() -> None:
+    for body in (payload(state="idle"), payload(state="idle", reason=None)):
+        verdict = Validator().validate(TOPIC, body, NOW)
+        assert isinstance(verdict, Reading)
+        assert verdict.data.reason is None
+
+
 @pytest.mark.parametrize(
     ("topic", "body", "reason"),
     [
@@ -62,6 +77,11 @@ def test_optional_fields_may_be_absent() -> None:
         (TOPIC, payload(state="dancing"), Reason.INVALID_VALUE),
         (TOPIC, payload(boot="has space"), Reason.INVALID_VALUE),
         (TOPIC, payload(style='x",y=1'), Reason.INVALID_VALUE),
+        (TOPIC, payload(state="idle", reason="lunch"), Reason.UNKNOWN_STOP_REASON),
+        (TOPIC, payload(state="fault", reason="Yarn_Break"), Reason.UNKNOWN_STOP_REASON),
+        (TOPIC, payload(state="fault", reason=3), Reason.UNKNOWN_STOP_REASON),
+        (TOPIC, payload(state="running", reason="yarn_break"), Reason.INVALID_VALUE),
+        (TOPIC, payload(state="off", reason="other"), Reason.INVALID_VALUE),
         (TOPIC, payload(ts=NOW + 3_600_000), Reason.TS_IN_FUTURE),
         (TOPIC, payload(ts=NOW - 30 * 24 * 3_600_000), Reason.TS_TOO_OLD),
         (TOPIC, payload(junk="x" * 5000), Reason.OVERSIZED),
