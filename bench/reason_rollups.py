@@ -77,7 +77,7 @@ def measure(url: str, machines: int, runs: int) -> dict[str, Any]:
             samples = []
             for _ in range(runs):
                 began = time.perf_counter()
-                query(http, InfluxConfig(url=url, database=DB, timeout=300), statement)
+                query(http, config, statement, database=DB)
                 samples.append(time.perf_counter() - began)
             rows.append({"query": rollup.name, "median_ms": statistics.median(samples) * 1000})
     states = sum(r["median_ms"] for r in rows if "_reason_" not in r["query"])

@@ -199,7 +199,9 @@ class Judge:
 
     def _run(self, statement: str) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = query(self.client, self.config, statement)[0]
+            result: dict[str, Any] = query(self.client, self.config, statement, database=DATABASE)[
+                0
+            ]
         except InfluxError as exc:
             raise RunError(f"InfluxDB: {exc}: {statement}") from exc
         return result
