@@ -53,6 +53,14 @@ the pipeline sees it again as a duplicate. Deliveries of an earlier generation a
 to the pipeline, never dropped: if the broker lost the session (``session_present`` false after
 a reconnect), they will not come again.
 
+Start-up
+--------
+:meth:`MqttSource.start` returns once the broker accepts the connection and, for a new
+session, the subscription. A resumed session keeps its subscription, and the broker may stream
+its whole backlog before answering the renewed SUBSCRIBE (Mosquitto 2.0.11 does after a
+collector was killed while behind); the pipeline takes that backlog in while start-up
+completes, so the start never waits on it.
+
 Reconnection
 ------------
 After :meth:`MqttSource.start` has succeeded, losing the connection never stops the source:
@@ -312,6 +320,7 @@ class MqttSource(Handler):
         self._acked = 0
         self._stale_acks = 0
         self._size_checked = False
+        self._resumed = False  # the current connection resumed the session
         self._starting = False
         self._stopping = False
         self._expect_session = False
@@ -481,6 +490,7 @@ class MqttSource(Handler):
         try:
             self._connects += 1
             self._connected = True
+            self._resumed = connack.session_present
             if not connack.session_present and (self._connects > 1 or self._expect_session):
                 self._sessions_lost += 1
                 self._log.warning(
@@ -518,7 +528,9 @@ class MqttSource(Handler):
             if pattern != SUBSCRIPTION:
                 return
             if reason_code >= 128:
-                if not self._starting:  # at start-up, start() raises it
+                # At start-up with a new session, start() raises it; a resumed session starts
+                # at CONNACK and keeps its subscription, so the refusal is logged.
+                if not self._starting or self._resumed:
                     self._log.error(
                         "mqtt subscription refused; nothing arrives until the next reconnect",
                         reason=f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "
