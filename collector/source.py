@@ -94,7 +94,11 @@ ACK_BARRIER_FILTER = f"{TOPIC_ROOT}/_collector/ack-barrier"
 """Never subscribed; ``stop`` unsubscribes from it to learn that earlier acks were applied."""
 MAX_SESSION_EXPIRY = 0xFFFF_FFFF
 MAXIMUM_PACKET_SIZE = 262_144
-"""Default largest MQTT packet the collector accepts; above the broker's ``max_packet_size``."""
+"""Default largest MQTT packet the collector accepts (``--mqtt-max-packet-size``): above the
+broker's ``max_packet_size`` (131072), not equal to it, because a message grows on its way from
+the publisher to the collector (packet id, properties) and the broker checks the collector's
+limit on what it sends; ``tests/integration/test_mqtt_client.py`` shows a message the broker
+accepted that a client announcing exactly the broker's limit never gets."""
 _new_tuple = tuple.__new__
 
 
