@@ -168,6 +168,15 @@ def publish(config: PublishConfig) -> None:
     client.loop(timeout=0.1)
 
 
+def _not_a_reading(client: mqtt.Client, message: mqtt.MQTTMessage, batch: int) -> bool:
+    """The collector's alerts and summary are no readings: acknowledged, not counted."""
+    if message.topic.endswith("/counter"):
+        return False
+    if batch:
+        client.ack(message.mid, 1)
+    return True
+
+
 def count(config: CountConfig) -> None:
     """The ceiling: a plain paho subscriber that only counts messages.
 
@@ -216,6 +225,8 @@ def count(config: CountConfig) -> None:
             ready.set()
 
     def on_message(c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if _not_a_reading(c, message, batch):
+            return
         n = stats["count"] + 1
         stats["count"] = n
         if n == 1:
@@ -284,6 +295,10 @@ class _Counter(Handler):
         self.done = threading.Event()
 
     def on_message(self, message: Publish, connection: int) -> None:
+        if not message.topic.endswith("/counter"):  # the collector's alerts, summary: no readings
+            assert self.client is not None
+            self.client.ack_many([message.packet_id], connection)
+            return
         n = self.count + 1
         self.count = n
         if n == 1:

@@ -52,6 +52,7 @@ def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
         session_expiry=int(settings.mqtt_session_expiry),
         keepalive=max(1, min(65535, int(settings.mqtt_keepalive))),
         receive_maximum=settings.mqtt_receive_maximum,
+        maximum_packet_size=settings.mqtt_max_packet_size,
         tls_ca=settings.mqtt_ca_file,
         tls=tls,
     )

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from collector.source import MAXIMUM_PACKET_SIZE
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, StopReason, require_id
 from contract.calendar import time_zone
 from contract.durations import Duration
@@ -63,6 +64,16 @@ class CollectorSettings(HosierySettings):
         120.0,
         description=(
             "MQTT keep-alive; long, because a broker streaming a backlog may answer pings late"
+        ),
+    )
+    mqtt_max_packet_size: int = Field(
+        MAXIMUM_PACKET_SIZE,
+        ge=1024,
+        le=268_435_460,
+        description=(
+            "largest MQTT packet the collector accepts (Maximum Packet Size); keep it above the"
+            " broker's max_packet_size (131072 as shipped), or the broker drops larger messages"
+            " for the collector without notice"
         ),
     )
     mqtt_connect_timeout: Duration = Field(

@@ -53,6 +53,14 @@ the pipeline sees it again as a duplicate. Deliveries of an earlier generation a
 to the pipeline, never dropped: if the broker lost the session (``session_present`` false after
 a reconnect), they will not come again.
 
+Start-up
+--------
+:meth:`MqttSource.start` returns once the broker accepts the connection and, for a new
+session, the subscription. A resumed session keeps its subscription, and the broker may stream
+its whole backlog before answering the renewed SUBSCRIBE (Mosquitto 2.0.11 does after a
+collector was killed while behind); the pipeline takes that backlog in while start-up
+completes, so the start never waits on it.
+
 Reconnection
 ------------
 After :meth:`MqttSource.start` has succeeded, losing the connection never stops the source:
@@ -86,7 +94,11 @@ ACK_BARRIER_FILTER = f"{TOPIC_ROOT}/_collector/ack-barrier"
 """Never subscribed; ``stop`` unsubscribes from it to learn that earlier acks were applied."""
 MAX_SESSION_EXPIRY = 0xFFFF_FFFF
 MAXIMUM_PACKET_SIZE = 262_144
-"""Default largest MQTT packet the collector accepts; above the broker's ``max_packet_size``."""
+"""Default largest MQTT packet the collector accepts (``--mqtt-max-packet-size``): above the
+broker's ``max_packet_size`` (131072), not equal to it, because a message grows on its way from
+the publisher to the collector (packet id, properties) and the broker checks the collector's
+limit on what it sends; ``tests/integration/test_mqtt_client.py`` shows a message the broker
+accepted that a client announcing exactly the broker's limit never gets."""
 _new_tuple = tuple.__new__
 
 
@@ -312,6 +324,7 @@ class MqttSource(Handler):
         self._acked = 0
         self._stale_acks = 0
         self._size_checked = False
+        self._resumed = False  # the current connection resumed the session
         self._starting = False
         self._stopping = False
         self._expect_session = False
@@ -481,6 +494,7 @@ class MqttSource(Handler):
         try:
             self._connects += 1
             self._connected = True
+            self._resumed = connack.session_present
             if not connack.session_present and (self._connects > 1 or self._expect_session):
                 self._sessions_lost += 1
                 self._log.warning(
@@ -518,7 +532,9 @@ class MqttSource(Handler):
             if pattern != SUBSCRIPTION:
                 return
             if reason_code >= 128:
-                if not self._starting:  # at start-up, start() raises it
+                # At start-up with a new session, start() raises it; a resumed session starts
+                # at CONNACK and keeps its subscription, so the refusal is logged.
+                if not self._starting or self._resumed:
                     self._log.error(
                         "mqtt subscription refused; nothing arrives until the next reconnect",
                         reason=f"{self.config.url} refused the subscription to {SUBSCRIPTION}: "

@@ -26,7 +26,12 @@ Connections
 -----------
 :meth:`MqttClient.start` connects in the calling thread and raises
 :class:`~mqtt.errors.MqttUnavailableError` or :class:`~mqtt.errors.MqttRefusedError` (CONNACK
-or SUBACK reason code) with one line an operator can act on. After that, a lost connection or a
+or SUBACK reason code) with one line an operator can act on. When the broker resumes a session
+(CONNACK's Session Present), the subscriptions are part of it (MQTT 5, 4.1) and the broker
+sends the session's queued messages right away, ahead of the SUBACK of the renewed
+subscription (Mosquitto sends a whole backlog first once the session's window has grown past
+the Receive Maximum): ``start`` then returns at CONNACK, and the SUBACK is handled when it
+comes. After that, a lost connection or a
 DISCONNECT from the broker (with its reason code, reported to
 :meth:`Handler.on_disconnect`) is followed by reconnecting with a jittered exponential delay;
 each connection resumes the session (clean start off) and subscribes again.
@@ -205,6 +210,7 @@ class MqttClient:
         self._suback_ids: dict[int, list[str]] = {}
         self._unsubscribing: dict[int, Request] = {}
         self._unconfirmed = 0  # subscriptions of this connection still waiting for SUBACK
+        self._resumed = False  # this connection resumed a session (its subscriptions hold)
         self._connection = 0
         self._live: int | None = None  # the connection acks may go to (None: none)
         self._thread: threading.Thread | None = None
@@ -227,7 +233,11 @@ class MqttClient:
                 self._send_subscribe([pattern])
 
     def start(self, timeout: float = 10.0) -> ConnAck:
-        """Connect, wait for CONNACK and the SUBACKs of the subscriptions made so far."""
+        """Connect, wait for CONNACK and, for a new session, the SUBACKs of the subscriptions.
+
+        A resumed session keeps its subscriptions: ``start`` returns at CONNACK, while the
+        broker may already stream the session's backlog ahead of the SUBACKs.
+        """
         if self._thread is not None:
             raise RuntimeError("an MqttClient can be started only once")
         url = self.options.url
@@ -288,8 +298,9 @@ class MqttClient:
 
     @property
     def connected(self) -> bool:
-        """Connected, and every subscription confirmed on this connection."""
-        return self.session.connected and self._unconfirmed == 0
+        """Connected, and every subscription confirmed on this connection or kept by the
+        resumed session."""
+        return self.session.connected and (self._unconfirmed == 0 or self._resumed)
 
     @property
     def connection(self) -> int:
@@ -403,6 +414,7 @@ class MqttClient:
                 self._live = None
                 self.session.connection_lost()
                 self._unconfirmed = 0
+                self._resumed = False
                 self._suback_ids.clear()
                 requests = list(self._unsubscribing.values())
                 self._unsubscribing.clear()
@@ -546,11 +558,12 @@ class MqttClient:
         with self._lock:
             self._connection += 1
             self._live = self._connection
+            self._resumed = connack.session_present
             patterns = list(self._subscriptions)
             if patterns:
                 self._send_subscribe(patterns)
         self.handler.on_connect(connack, self._connection)
-        if not patterns and self._starting:
+        if (not patterns or connack.session_present) and self._starting:
             self._started.set()
 
     def _suback(self, event: SubAck) -> None:

@@ -273,6 +273,40 @@ def test_a_publisher_over_the_brokers_packet_limit_is_refused_visibly(
     assert int(answer.reason_code) == 149  # packet too large
 
 
+def test_a_message_at_the_brokers_limit_reaches_the_collectors_default_limit_only(
+    mosquitto: MosquittoServer, clients: Clients
+) -> None:
+    """Why the collector's default Maximum Packet Size is above the broker's, not equal to it.
+
+    The broker (max_packet_size 131072) accepts a packet of up to 131071 bytes after its fixed
+    header byte; what it sends a subscriber of that message is as large, and it checks the
+    subscriber's limit on that, so a subscriber announcing exactly 131072 never gets it.
+    """
+    equal, equal_handler = clients(mosquitto, "client-equal", maximum_packet_size=131_072)
+    collector, collector_handler = clients(
+        mosquitto,
+        "client-collector",
+        maximum_packet_size=262_144,  # the collector's default
+    )
+    for client in (equal, collector):
+        client.subscribe("hosiery/v1/#", 1)
+        client.start(10)
+    payload = b"x" * 65_536  # message_size_limit
+    # remaining length: topic (2 + n) + packet id (2) + properties (1) + payload = 131071
+    topic = "hosiery/v1/E0001/" + "M" * (131_071 - 5 - len(payload) - 17 - 8) + "/counter"
+    sock, _connack = raw_connection(mosquitto, "edge-publisher")
+    with sock:
+        packet = mqtt5.PublishPacket(topic, payload, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=1)
+        sock.sendall(packet.write())
+        answer = next_packet(sock, PacketReader())
+    assert isinstance(answer, mqtt5.PubAckPacket)
+    assert int(answer.reason_code) == 0  # accepted
+    publish_all(mosquitto, [b"after"], topic=TOPIC)
+    wait_until(lambda: len(collector_handler.messages) == 2, DEADLINE, what="both at the collector")
+    wait_until(lambda: equal_handler.payloads() == [b"after"], DEADLINE, what="the small one")
+    assert collector_handler.messages[0][0].payload == payload
+
+
 # ----------------------------------------------------------------------------- keep alive
 
 

@@ -1,7 +1,7 @@
-"""The collector's MQTT client id: what the broker keeps its session under."""
+"""The collector's MQTT settings: the client id its session is kept under, its packet limit."""
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from collector.service import client_id, mqtt_config
 from collector.settings import CollectorSettings
@@ -37,3 +37,22 @@ def test_mqtts_without_a_ca_file_is_tls_checked_against_the_system_cas() -> None
 def test_a_ca_file_for_a_plain_broker_is_refused() -> None:
     with pytest.raises(ValueError, match="mqtt-ca-file is for an mqtts:// broker"):
         CollectorSettings(mqtt_url="mqtt://broker.example", mqtt_ca_file="ca.crt")
+
+
+def test_the_maximum_packet_size_comes_from_the_command_line_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert mqtt_config(CollectorSettings()).maximum_packet_size == 262_144
+    cli = CollectorSettings(_cli_parse_args=["--mqtt-max-packet-size", "200000"])  # type: ignore[call-arg]
+    assert mqtt_config(cli).maximum_packet_size == 200_000
+    monkeypatch.setenv("HOSIERY_MQTT_MAX_PACKET_SIZE", "150000")
+    assert mqtt_config(CollectorSettings()).maximum_packet_size == 150_000
+
+
+@pytest.mark.parametrize("size", ["1023", "268435461", "big"])
+def test_a_maximum_packet_size_out_of_range_is_refused(
+    monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    monkeypatch.setenv("HOSIERY_MQTT_MAX_PACKET_SIZE", size)
+    with pytest.raises(ValidationError, match="mqtt_max_packet_size"):
+        CollectorSettings()

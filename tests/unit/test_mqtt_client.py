@@ -1,16 +1,28 @@
-"""The blocking client's pure parts: backoff, error wording, progress handles.
+"""The blocking client's pure parts (backoff, error wording, progress handles), and how it
+starts against a scripted loopback peer that sends packets a real broker sends only by timing.
 
 Its network behaviour is tested against a real Mosquitto in
 ``tests/integration/test_mqtt_client.py``.
 """
 
+import socket
 import ssl
+import threading
 from pathlib import Path
 
+import mqtt5
 import pytest
 
-from mqtt.client import ClientOptions, PublishInfo, Request, describe_os_error
-from mqtt.protocol import Outgoing, SessionOptions
+from mqtt.client import (
+    ClientOptions,
+    Handler,
+    MqttClient,
+    PublishInfo,
+    Request,
+    describe_os_error,
+)
+from mqtt.errors import MqttUnavailableError
+from mqtt.protocol import Outgoing, Publish, SessionOptions
 
 
 def options(jitter: float, **fields: object) -> ClientOptions:
@@ -72,3 +84,68 @@ def test_a_request_gives_the_reason_codes_or_none() -> None:
     assert request.wait(0.01) is None
     request._finish((17,))
     assert request.wait(0) == (17,)
+
+
+def scripted_broker(*, session_present: bool, publishes: int) -> socket.socket:
+    """A loopback peer that answers CONNECT with CONNACK and ``publishes`` QoS 1 PUBLISHes, and
+    never a SUBACK (a broker streaming a resumed session's backlog ahead of it)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)  # CONNECT (and perhaps SUBSCRIBE)
+            data = mqtt5.ConnAckPacket(session_present=session_present).write()
+            data += b"".join(
+                mqtt5.PublishPacket("t", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=i + 1).write()
+                for i in range(publishes)
+            )
+            conn.sendall(data)
+            while conn.recv(65536):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+class Blocked(Handler):
+    """A handler whose first message blocks it, as a full intake blocks the network thread."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.messages = 0
+
+    def on_message(self, _message: Publish, _connection: int) -> None:
+        self.messages += 1
+        self.release.wait(30)
+
+
+def test_start_returns_at_connack_when_the_session_is_resumed_whatever_streams_before_suback() -> (
+    None
+):
+    server = scripted_broker(session_present=True, publishes=1000)
+    port = server.getsockname()[1]
+    handler = Blocked()
+    client = MqttClient(ClientOptions("127.0.0.1", port, SessionOptions("c")), handler)
+    client.subscribe("hosiery/v1/#")
+    try:
+        connack = client.start(timeout=10)
+        assert connack.session_present
+        assert client.connected  # the resumed session keeps the subscription
+    finally:
+        handler.release.set()
+        client.stop(1.0)
+        server.close()
+    assert handler.messages >= 1
+
+
+def test_start_waits_for_suback_when_the_session_is_new() -> None:
+    server = scripted_broker(session_present=False, publishes=0)
+    port = server.getsockname()[1]
+    client = MqttClient(ClientOptions("127.0.0.1", port, SessionOptions("c")), Handler())
+    client.subscribe("hosiery/v1/#")
+    try:
+        with pytest.raises(MqttUnavailableError, match="no answer from the broker within"):
+            client.start(timeout=0.5)
+    finally:
+        server.close()
