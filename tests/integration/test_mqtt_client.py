@@ -250,9 +250,9 @@ def test_the_broker_drops_messages_above_a_clients_maximum_packet_size(
     small, small_handler = clients(mosquitto, "client-small", maximum_packet_size=1024)
     large, large_handler = clients(mosquitto, "client-large")
     for client in (small, large):
-        client.subscribe("hosiery/v1/E0009/#", 1)
+        client.subscribe("hosiery/v1/E0778/#", 1)
         client.start(10)
-    publish_all(mosquitto, [b"x" * 2000, b"small"], topic="hosiery/v1/E0009/M001/counter")
+    publish_all(mosquitto, [b"x" * 2000, b"small"], topic="hosiery/v1/E0778/M001/counter")
     wait_until(lambda: len(large_handler.messages) == 2, DEADLINE, what="both at the large one")
     wait_until(lambda: small_handler.payloads() == [b"small"], DEADLINE, what="the small one")
     assert small_handler.disconnects == []
@@ -289,11 +289,12 @@ def test_a_message_at_the_brokers_limit_reaches_the_collectors_default_limit_onl
         maximum_packet_size=262_144,  # the collector's default
     )
     for client in (equal, collector):
-        client.subscribe("hosiery/v1/#", 1)
+        # Not hosiery/v1/#: the session-wide broker keeps other tests' retained messages.
+        client.subscribe("hosiery/v1/E0777/#", 1)
         client.start(10)
     payload = b"x" * 65_536  # message_size_limit
     # remaining length: topic (2 + n) + packet id (2) + properties (1) + payload = 131071
-    topic = "hosiery/v1/E0001/" + "M" * (131_071 - 5 - len(payload) - 17 - 8) + "/counter"
+    topic = "hosiery/v1/E0777/" + "M" * (131_071 - 5 - len(payload) - 17 - 8) + "/counter"
     sock, _connack = raw_connection(mosquitto, "edge-publisher")
     with sock:
         packet = mqtt5.PublishPacket(topic, payload, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=1)
@@ -301,7 +302,7 @@ def test_a_message_at_the_brokers_limit_reaches_the_collectors_default_limit_onl
         answer = next_packet(sock, PacketReader())
     assert isinstance(answer, mqtt5.PubAckPacket)
     assert int(answer.reason_code) == 0  # accepted
-    publish_all(mosquitto, [b"after"], topic=TOPIC)
+    publish_all(mosquitto, [b"after"], topic="hosiery/v1/E0777/M001/counter")
     wait_until(lambda: len(collector_handler.messages) == 2, DEADLINE, what="both at the collector")
     wait_until(lambda: equal_handler.payloads() == [b"after"], DEADLINE, what="the small one")
     assert collector_handler.messages[0][0].payload == payload
