@@ -72,7 +72,7 @@ def flood(
     client.username_pw_set(user, password)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(65535)
-    client.reconnect_delay_set(0.2, 2.0)
+    client.reconnect_delay_set(1, 2)
     acked = [0]
     disconnects = [0]
 
