@@ -79,8 +79,11 @@ def flood(
     def on_publish(*_args: object) -> None:
         acked[0] += 1
 
+    stopping = [False]
+
     def on_disconnect(*_args: object) -> None:
-        disconnects[0] += 1
+        if not stopping[0]:  # not the publisher's own final DISCONNECT
+            disconnects[0] += 1
 
     client.on_publish = on_publish
     client.on_disconnect = on_disconnect
@@ -105,6 +108,7 @@ def flood(
             time.sleep(0.01)
         until_acked = time.monotonic() - started
     finally:
+        stopping[0] = True
         client.disconnect()
         client.loop_stop()
     return {
