@@ -15,7 +15,8 @@ the account write), cycling through three kinds of garbage, each on a topic neve
 the broker drops anything else, so topics the contract does not define never reach the
 collector from a gateway.)
 
-Prints one JSON line: messages published, the seconds it took, and the rate reached.
+Prints one JSON line: messages published and acknowledged by the broker, connections lost,
+the seconds it took, and the rate reached.
 """
 
 import sys
@@ -53,21 +54,40 @@ def payload(i: int) -> bytes:
     return PAYLOADS[i % len(PAYLOADS)]
 
 
+KEEPALIVE_S = 300
+"""Long enough that a publisher starved of CPU on a loaded machine is not dropped by the broker
+for a missed PINGREQ (Mosquitto drops a client after 1.5 keep-alives without a packet)."""
+
+
 def flood(
     host: str, port: int, user: str, password: str, rate: float, seconds: float, tag: str
 ) -> dict[str, float]:
-    """Publish ``rate`` messages a second for ``seconds``; wait for every PUBACK (2 min)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv311)
+    """Publish ``rate`` messages a second for ``seconds``; wait for every PUBACK (2 min).
+
+    A connection lost under load is re-established (paho's loop reconnects; the session is kept,
+    so the messages in flight are sent again and acknowledged then)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv311, clean_session=False
+    )
     client.username_pw_set(user, password)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(65535)
+    client.reconnect_delay_set(1, 2)
     acked = [0]
+    disconnects = [0]
 
     def on_publish(*_args: object) -> None:
         acked[0] += 1
 
+    stopping = [False]
+
+    def on_disconnect(*_args: object) -> None:
+        if not stopping[0]:  # not the publisher's own final DISCONNECT
+            disconnects[0] += 1
+
     client.on_publish = on_publish
-    client.connect(host, port, keepalive=30)
+    client.on_disconnect = on_disconnect
+    client.connect(host, port, keepalive=KEEPALIVE_S)
     client.loop_start()
     started = time.monotonic()
     sent = 0
@@ -78,6 +98,7 @@ def flood(
                 break
             due = min(int(elapsed * rate) + 1, int(seconds * rate))
             while sent < due and sent - acked[0] < MAX_OUTSTANDING:
+                # Not connected: paho keeps a QoS 1 message and sends it on reconnecting.
                 client.publish(topic(user, tag, sent), payload(sent), 1)
                 sent += 1
             time.sleep(0.005)
@@ -87,11 +108,13 @@ def flood(
             time.sleep(0.01)
         until_acked = time.monotonic() - started
     finally:
+        stopping[0] = True
         client.disconnect()
         client.loop_stop()
     return {
         "published": sent,
         "acknowledged": acked[0],
+        "disconnects": disconnects[0],
         "seconds": round(took, 3),
         "rate": round(sent / took, 1),
         "acked_after_s": round(until_acked, 3),

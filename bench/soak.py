@@ -335,6 +335,7 @@ class Soak:
             if not diff.exact:
                 out.fail(diff.describe())
         self._check_faults()
+        self._check_flood(raw)
         self._report(
             truth=truth,
             truth_data=truth_data,
@@ -346,6 +347,20 @@ class Soak:
             caught_at=caught_at,
             waited=waited,
         )
+
+    def _check_flood(self, raw: dict[check.Key, int]) -> None:
+        """Every flood message the broker acknowledged is stored as rejected (redeliveries after
+        a broker crash may add more); none counts as pairs."""
+        acknowledged = self.faults.flood_published
+        stored = check.rejected_from(self.rig.influx.url, DATABASE, FLOOD_USER)
+        if stored < acknowledged:
+            self.out.fail(
+                f"the broker acknowledged {acknowledged:,} flood messages, "
+                f"only {stored:,} are stored as rejected"
+            )
+        counted = [key for key in raw if key and key[0] == FLOOD_USER]
+        if counted:
+            self.out.fail(f"flood messages counted as pairs for {len(counted)} machine(s)")
 
     def _check_faults(self) -> None:
         """Every fault began and ended; a takeover never cost the collector its connection; the
