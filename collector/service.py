@@ -18,7 +18,8 @@ from collector.http import MonitoringServer
 from collector.journal import Journal
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics, SourceMetrics
-from collector.pipeline import Observer, Pipeline
+from collector.observers import Observer
+from collector.pipeline import Pipeline
 from collector.rerolling import Reroller
 from collector.settings import CollectorSettings
 from collector.source import MqttSource, MqttSourceConfig

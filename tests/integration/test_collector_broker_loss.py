@@ -29,10 +29,10 @@ DIES_AFTER_THE_WRITE = """
 import os
 import sys
 
-from collector import pipeline
+from collector import writer
 from collector.cli import main
 
-write = pipeline.Pipeline._influx
+write = writer.Writer._influx
 
 
 def write_then_die(self, body):
@@ -41,7 +41,7 @@ def write_then_die(self, body):
         os._exit(70)
 
 
-pipeline.Pipeline._influx = write_then_die
+writer.Writer._influx = write_then_die
 sys.exit(main(sys.argv[1:]))
 """
 
