@@ -5,8 +5,8 @@ import queue
 import threading
 from collections import Counter
 
+from collector.delivery import Delivery
 from collector.late import HOUR_MS
-from collector.source import Delivery
 from collector.validate import Reason
 
 

@@ -39,13 +39,13 @@ from structlog.typing import FilteringBoundLogger
 from collector.accounting import Ledger
 from collector.admission import Admission
 from collector.batch import BatchQueue
+from collector.delivery import Delivery
 from collector.journal import Journal
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics
 from collector.observers import Observer, Observers
 from collector.rejections import Rejections
 from collector.retry import Backoff
-from collector.source import Delivery
 from collector.validate import Validator
 from collector.worker import Worker
 from collector.writer import Sink, Writer

@@ -8,8 +8,8 @@ from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import PairsLimit
 from collector.batch import Batch
+from collector.delivery import Delivery
 from collector.logs import RateLimit
-from collector.source import Delivery
 from collector.validate import Reason, Rejection
 from contract import REJECTED_TOPIC, CounterReading
 from influx.lines import encode_payload, printable, rejected_line

@@ -21,8 +21,9 @@ from collector.metrics import CollectorMetrics, SourceMetrics
 from collector.observers import Observer
 from collector.pipeline import Pipeline
 from collector.rerolling import Reroller
+from collector.session import MqttSourceConfig
 from collector.settings import CollectorSettings
-from collector.source import MqttSource, MqttSourceConfig
+from collector.source import MqttSource
 from collector.validate import Limits, Validator
 from influx.config import InfluxConfig, make_client
 from influx.provision import ensure_schema

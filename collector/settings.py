@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from collector.source import MAXIMUM_PACKET_SIZE
+from collector.session import MAXIMUM_PACKET_SIZE
 from contract import SUMMARY_TOPIC, TOPIC_ROOT, StopReason, require_id
 from contract.calendar import time_zone
 from contract.durations import Duration

@@ -11,12 +11,12 @@ from structlog.typing import FilteringBoundLogger
 from collector.accounting import Ledger, Verdict
 from collector.admission import Admission
 from collector.batch import Batch, BatchQueue
+from collector.delivery import Delivery
 from collector.journal import Journal
 from collector.late import HOUR_MS, LATE_MS
 from collector.metrics import CollectorMetrics
 from collector.observers import Observers
 from collector.rejections import Rejections, implausible
-from collector.source import Delivery
 from collector.validate import Reading, Reason, Rejection, Status, Validator
 from influx.lines import gateway_line, pairs_correction_line, production_line, production_time_ns
 

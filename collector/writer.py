@@ -11,13 +11,13 @@ from structlog.typing import FilteringBoundLogger
 
 from collector.accounting import Ledger
 from collector.batch import Batch, BatchQueue
+from collector.delivery import Delivery
 from collector.errors import CollectorError, WriteAbortedError
 from collector.health import INFLUX_STEP, JOURNAL_STEP
 from collector.journal import Journal, Unwritten
 from collector.late import HOUR_MS, LATE_MS, LateHours, late_hours
 from collector.metrics import CollectorMetrics
 from collector.retry import Backoff, Failure, Retrier
-from collector.source import Delivery
 from influx.errors import InfluxError
 from influx.lines import parse_production
 from influx.write import WriteResult

@@ -12,8 +12,10 @@ from typing import NamedTuple, Protocol
 
 import pytest
 
+from collector.delivery import Delivery
 from collector.errors import MqttRefusedError, MqttUnavailableError
-from collector.source import Delivery, MqttSource, MqttSourceConfig
+from collector.session import MqttSourceConfig
+from collector.source import MqttSource
 from stack import MosquittoServer
 from stack.mosquitto import REPO_ROOT
 from stack.process import free_port, wait_until
@@ -134,7 +136,8 @@ def test_messages_published_while_the_collector_is_stopped_arrive_when_it_starts
 CRASHING_COLLECTOR = """
 import sys
 import structlog
-from collector.source import MqttSource, MqttSourceConfig
+from collector.session import MqttSourceConfig
+from collector.source import MqttSource
 
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 config = MqttSourceConfig(port=int(sys.argv[1]), client_id=sys.argv[2])

@@ -12,12 +12,12 @@ from prometheus_client import CollectorRegistry
 
 from collector.accounting import Ledger
 from collector.admission import Admission
+from collector.delivery import Delivery
 from collector.journal import JOURNAL, Journal
 from collector.late import LateHours
 from collector.metrics import CollectorMetrics
 from collector.pipeline import Pipeline
 from collector.retry import Backoff
-from collector.source import Delivery
 from collector.validate import Validator
 from influx.errors import InfluxUnreachableError
 from influx.lines import production_line

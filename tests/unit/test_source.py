@@ -13,14 +13,10 @@ import mqtt5
 import pytest
 from structlog.testing import capture_logs
 
+from collector.delivery import Delivery
 from collector.errors import MqttRefusedError, MqttUnavailableError
-from collector.source import (
-    MAXIMUM_PACKET_SIZE,
-    Delivery,
-    MqttSource,
-    MqttSourceConfig,
-    client_options,
-)
+from collector.session import MAXIMUM_PACKET_SIZE, MqttSourceConfig, client_options
+from collector.source import MqttSource
 from contract import SUBSCRIPTION
 from mqtt import errors as mqtt_errors
 from mqtt.client import Handler, PublishInfo, Request
