@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collector.alerting.model import Alert, Kind
+from collector.alerting.model import Alert, Kind, Status
 from contract import MachineState, StopReason
 from contract.calendar import WorkCalendar
 
@@ -202,6 +202,32 @@ class Machine:
             if ts - since < threshold:
                 return None
         return since
+
+    def fire(self, kind: Kind, since: int, now: int, reason: str) -> Alert:
+        """Fire an alert of ``kind`` on this machine; return its firing notification."""
+        alert = Alert(
+            self.enterprise, self.machine, kind, Status.FIRING, since, now, reason,
+            self.pairs_total,
+        )  # fmt: skip
+        if self.alerts is None:
+            self.alerts = {}
+        self.alerts[kind] = alert
+        if kind is Kind.IDLE:
+            self.idle_clear = None
+        elif kind is Kind.STOPPED:
+            self.stopped_clear = None
+        else:
+            self.offline_clear = None
+        return alert
+
+    def resolve(self, alert: Alert, now: int, reason: str) -> Alert:
+        """Resolve one of this machine's firing alerts; return its resolved notification."""
+        alerts = self.alerts
+        assert alerts is not None  # noqa: S101 - the alert is one of them
+        del alerts[alert.kind]
+        if not alerts:
+            self.alerts = None
+        return alert.resolve(now, reason, self.pairs_total)
 
 
 class Events:

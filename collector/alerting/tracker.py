@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from collector.alerting import reasons, reporting
 from collector.alerting.calendar import ParkCalendar
 from collector.alerting.gateways import Gateways
-from collector.alerting.model import Alert, Kind, Status
+from collector.alerting.model import Alert, Kind
 from collector.alerting.never import NeverReported
 from collector.alerting.registry import ParkRegistry
 from collector.alerting.reporting import Report
@@ -420,28 +420,10 @@ class Tracker:
         self._fire(mach, _OFFLINE, mach.arrival, now, reason)
 
     def _fire(self, mach: Machine, kind: Kind, since: int, now: int, reason: str) -> None:
-        alert = Alert(
-            mach.enterprise, mach.machine, kind, Status.FIRING, since, now, reason,
-            mach.pairs_total,
-        )  # fmt: skip
-        if mach.alerts is None:
-            mach.alerts = {}
-        mach.alerts[kind] = alert
-        if kind is _IDLE_KIND:
-            mach.idle_clear = None
-        elif kind is _STOPPED:
-            mach.stopped_clear = None
-        else:
-            mach.offline_clear = None
-        self._events.fired(alert)
+        self._events.fired(mach.fire(kind, since, now, reason))
 
     def _resolve(self, mach: Machine, alert: Alert, now: int, reason: str) -> None:
-        alerts = mach.alerts
-        assert alerts is not None  # noqa: S101 - the alert is one of them
-        del alerts[alert.kind]
-        if not alerts:
-            mach.alerts = None
-        self._events.resolved(alert.resolve(now, reason, mach.pairs_total))
+        self._events.resolved(mach.resolve(alert, now, reason))
 
     def _gateway_back(self, gateway: Gateway, now: int, reason: str) -> None:
         """The gateway is back: every machine seen through it gets a full offline window."""
