@@ -13,6 +13,7 @@ from contract import (
     MAX_PAYLOAD_BYTES,
     CounterReading,
     GatewayStatus,
+    InvalidIdError,
     TopicError,
     TopicKind,
     TopicRef,
@@ -133,7 +134,7 @@ class Validator:
         try:
             ref = parse_topic(topic)
         except TopicError as exc:
-            reason = Reason.INVALID_ID if " id " in str(exc) else Reason.UNKNOWN_TOPIC
+            reason = Reason.INVALID_ID if isinstance(exc, InvalidIdError) else Reason.UNKNOWN_TOPIC
             return Rejection(reason, str(exc)[:MAX_DETAIL_CHARS])
         if len(self._topics) >= self._cache_size:
             self._topics.clear()

@@ -16,7 +16,7 @@ topic                                                  payload
 from enum import StrEnum
 from typing import NamedTuple
 
-from contract.ids import is_valid_id, require_id
+from contract.ids import InvalidIdError, is_valid_id, require_id
 
 TOPIC_ROOT = "hosiery/v1"
 SUBSCRIPTION = f"{TOPIC_ROOT}/#"
@@ -26,6 +26,10 @@ SUMMARY_TOPIC = f"{TOPIC_ROOT}/_summary"
 
 class TopicError(ValueError):
     """A topic under ``hosiery/v1/`` that the contract does not define."""
+
+
+class TopicIdError(TopicError, InvalidIdError):
+    """A topic of the contract's shape whose enterprise or machine level is not an identifier."""
 
 
 class TopicKind(StrEnum):
@@ -66,7 +70,8 @@ _COLLECTOR_LEAVES = {"_rejected": TopicKind.REJECTED, "_summary": TopicKind.SUMM
 
 
 def parse_topic(topic: str) -> TopicRef:
-    """Classify a topic, or raise :class:`TopicError` naming what is wrong with it."""
+    """Classify a topic, or raise :class:`TopicError` naming what is wrong with it
+    (:class:`TopicIdError`, also an :class:`~contract.ids.InvalidIdError`, for a bad id)."""
     parts = topic.split("/")
     if len(parts) < 3 or parts[0] != "hosiery" or parts[1] != "v1":
         raise TopicError(f"topic {topic!r} is not under {TOPIC_ROOT}/")
@@ -74,12 +79,12 @@ def parse_topic(topic: str) -> TopicRef:
         return TopicRef(_COLLECTOR_LEAVES[parts[2]])
     if len(parts) == 4 and parts[3] == "status":
         if not is_valid_id(parts[2]):
-            raise TopicError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
+            raise TopicIdError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
         return TopicRef(TopicKind.STATUS, parts[2])
     if len(parts) == 5 and parts[4] in _MACHINE_LEAVES:
         if not is_valid_id(parts[2]):
-            raise TopicError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
+            raise TopicIdError(f"enterprise id {parts[2]!r} in topic {topic!r} is invalid")
         if not is_valid_id(parts[3]):
-            raise TopicError(f"machine id {parts[3]!r} in topic {topic!r} is invalid")
+            raise TopicIdError(f"machine id {parts[3]!r} in topic {topic!r} is invalid")
         return TopicRef(_MACHINE_LEAVES[parts[4]], parts[2], parts[3])
     raise TopicError(f"topic {topic!r} is not a topic of contract {TOPIC_ROOT}")

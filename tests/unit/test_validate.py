@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.validate import Ignored, Limits, Reading, Reason, Rejection, Status, Validator
-from contract import MachineState, StopReason, TopicKind
+from contract import InvalidIdError, MachineState, StopReason, TopicError, TopicKind, parse_topic
 
 NOW = 1_800_000_000_000
 TOPIC = "hosiery/v1/E0001/M001/counter"
@@ -60,6 +60,8 @@ def test_a_stop_without_reason_omits_it_or_sends_null() -> None:
     [
         ("hosiery/v1/E0001/M001/temperature", payload(), Reason.UNKNOWN_TOPIC),
         ("hosiery/v2/E0001/M001/counter", payload(), Reason.UNKNOWN_TOPIC),
+        # An unknown topic whose text says " id " is still an unknown topic (the type decides).
+        ("hosiery/v1/E0001/an id here/temperature", payload(), Reason.UNKNOWN_TOPIC),
         ("hosiery/v1/E 01/M001/counter", payload(), Reason.INVALID_ID),
         ("hosiery/v1/E0001/M\u00e9/counter", payload(), Reason.INVALID_ID),
         ("hosiery/v1/" + "E" * 65 + "/M001/counter", payload(), Reason.INVALID_ID),
@@ -135,6 +137,22 @@ def test_arbitrary_input_is_classified_never_raised(body: bytes, topic: str) -> 
 
 def test_summary_topic_is_the_collectors_own() -> None:
     assert Validator().validate("hosiery/v1/_summary", b"{}", NOW) == Ignored(TopicKind.SUMMARY)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["hosiery/v1/E 01/status", "hosiery/v1/E 01/M001/counter", "hosiery/v1/E0001/M.1/alert"],
+)
+def test_a_bad_id_in_a_topic_raises_an_invalid_id_error(topic: str) -> None:
+    with pytest.raises(InvalidIdError) as raised:
+        parse_topic(topic)
+    assert isinstance(raised.value, TopicError)
+
+
+def test_an_unknown_topic_is_not_an_invalid_id_error() -> None:
+    with pytest.raises(TopicError) as raised:
+        parse_topic("hosiery/v1/E0001/an id here/temperature")
+    assert not isinstance(raised.value, InvalidIdError)
 
 
 def test_invalid_topics_are_not_cached_and_their_detail_is_short() -> None:
