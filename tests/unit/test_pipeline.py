@@ -21,6 +21,7 @@ from collector.retry import Backoff
 from collector.validate import Validator
 from influx.errors import InfluxUnreachableError
 from influx.lines import production_line
+from influx.write import WriteResult
 from stack.process import wait_until
 
 NOW_MS = int(time.time() * 1000)
@@ -219,6 +220,43 @@ def test_rejection_notices_are_rate_limited_and_every_rejection_is_stored(
     skipped = "hosiery_collector_rejection_notices_skipped_total"
     assert registry.get_sample_value(skipped) == 7
     assert sum(body.count(b"rejected,reason=invalid_id") for body in sink.bodies) == 10
+
+
+class RefusingSink(FakeSink):
+    """InfluxDB takes the batch but refuses two of its lines for good (a partial write)."""
+
+    def write(self, lines: bytes) -> WriteResult:
+        super().write(lines)
+        count = lines.count(b"\n") + 1
+        return WriteResult(count, len(lines), 1, 0.0, 2, "partial write: field type conflict")
+
+
+def test_lines_influxdb_refuses_are_counted_and_the_batch_acknowledged(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    source = FakeSource()
+    journal = Journal(tmp_path)
+    pipeline = Pipeline(
+        source=source,
+        sink=RefusingSink(source),
+        journal=journal,
+        ledger=journal.open(Ledger()),
+        validator=Validator(),
+        metrics=CollectorMetrics(registry),
+        batch_size=10,
+        flush_interval=0.05,
+    )
+    pipeline.start()
+    try:
+        for seq in range(3):
+            source.add(*reading("M001", seq, seq))
+        wait_until(lambda: len(source.acked) == 3, 10, what="all acknowledged")
+    finally:
+        pipeline.stop(5)
+        journal.close()
+    refused = registry.get_sample_value("hosiery_collector_lines_refused_by_influxdb_total")
+    assert refused is not None
+    assert refused >= 2
+    assert refused % 2 == 0
 
 
 def test_a_checkpoint_holds_only_what_is_journaled(tmp_path: Path) -> None:
