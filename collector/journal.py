@@ -12,7 +12,7 @@ The journal holds the line protocol of each batch that accepted readings, framed
 On replay its ``production`` points with a ``pairs_total`` field are the accepted readings (the
 other lines of a batch, corrections, rejections and gateway status, are skipped).
 
-Order of operations per batch (see :mod:`collector.pipeline`): the batch is appended here and
+Order of operations per batch (see :mod:`collector.writer`): the batch is appended here and
 fsynced (write-ahead), then written to InfluxDB, then confirmed (``#written``, not fsynced), then
 its messages are acknowledged to the broker. After a crash (``kill -9`` included) the ledger is
 the snapshot plus every complete batch of the journal, and the batches not confirmed (with every
