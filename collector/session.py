@@ -1,16 +1,5 @@
 """The collector's MQTT session settings (:class:`MqttSourceConfig`) and the client options
-they make: a persistent session at the broker with a backpressure window and a size limit.
-
-Message size
-------------
-CONNECT also carries ``MaximumPacketSize`` (``maximum_packet_size``). A broker drops a message
-larger than that for this client (Mosquitto does so without a trace), so it must stay above the
-largest packet the broker accepts from publishers (``max_packet_size`` in the product's
-``mosquitto.conf``): then every message the broker took reaches the collector, and a payload
-over the contract's limit is rejected as ``oversized`` by validation, counted and republished
-like any other bad input. At every connection the source compares the broker's announced limit
-with its own and logs a warning when the broker would accept larger messages.
-"""
+they make: a persistent session at the broker with a backpressure window and a size limit."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +19,17 @@ accepted that a client announcing exactly the broker's limit never gets."""
 
 @dataclass(frozen=True, slots=True)
 class MqttSourceConfig:
-    """How to reach the broker and what session to keep there."""
+    """How to reach the broker and what session to keep there.
+
+    The size limit: CONNECT carries ``MaximumPacketSize`` (``maximum_packet_size``). A broker
+    drops a message larger than that for this client (Mosquitto does so without a trace), so it
+    must stay above the largest packet the broker accepts from publishers (``max_packet_size``
+    in the product's ``mosquitto.conf``): then every message the broker took reaches the
+    collector, and a payload over the contract's limit is rejected as ``oversized`` by
+    validation, counted and republished like any other bad input. At every connection the source
+    compares the broker's announced limit with its own and logs a warning when the broker would
+    accept larger messages.
+    """
 
     host: str = "127.0.0.1"
     port: int = 1883
