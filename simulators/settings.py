@@ -22,7 +22,7 @@ from contract.durations import Duration
 from simulators.broker import parse_mqtt_url
 from simulators.errors import ParameterError
 from simulators.faults import FaultRates
-from simulators.fleet import FleetConfig
+from simulators.fleet_config import FleetConfig
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
 from simulators.sizes import machines_for_scale
 
