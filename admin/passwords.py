@@ -17,6 +17,7 @@ from pathlib import Path
 from admin.errors import AccountError, AccountFileError
 from admin.files import read_text, write_text
 from contract import is_valid_id
+from contract.credentials import CredentialsLineError, parse_credentials
 
 ITERATIONS = 101
 """What ``mosquitto_passwd`` uses; the broker reads the count from each entry."""
@@ -101,15 +102,10 @@ class PasswordFile:
 
 def read_credentials(path: Path) -> dict[str, str]:
     """A plain ``user:password`` file (the simulator's ``--credentials-file``), or ``{}``."""
-    found: dict[str, str] = {}
-    for number, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        if not sep or not is_valid_id(user) or not password:
-            raise AccountFileError(f"{path}:{number}: not a 'user:password' line")
-        found[user] = password
-    return found
+    try:
+        return parse_credentials(read_text(path), path)
+    except CredentialsLineError as exc:
+        raise AccountFileError(str(exc)) from None
 
 
 def write_credentials(path: Path, credentials: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ capacity), ``hosiery-top`` and ``hosiery-sim backfill`` read it. Only ``enterpri
 import datetime as dt
 import math
 import re
+from pathlib import Path
 from typing import Annotated, Self
 
 import orjson
@@ -210,6 +211,24 @@ def parse_registry(raw: bytes) -> Registry:
             raise ValueError(message) from None
         joint = "." if _PATH.match(message) else ": "
         raise ValueError(f"{where}{joint}{message}") from None
+
+
+class RegistryFileError(ValueError):
+    """A park registry file cannot be read or is not a park registry (one line)."""
+
+
+def load_registry(path: Path) -> Registry:
+    """Read and parse a registry file; :class:`RegistryFileError` naming the file and why."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RegistryFileError(
+            f"cannot read park registry {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        return parse_registry(raw)
+    except ValueError as exc:
+        raise RegistryFileError(f"{path} is not a park registry: {exc}") from None
 
 
 def registry_json(registry: Registry) -> bytes:

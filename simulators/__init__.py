@@ -19,7 +19,8 @@ from simulators.errors import (
     SimulatorError,
 )
 from simulators.faults import FaultRates
-from simulators.fleet import Fleet, FleetConfig, run_fleet
+from simulators.fleet import Fleet, run_fleet
+from simulators.fleet_config import FleetConfig
 from simulators.params import DEFAULT_PARK, ParkParams
 from simulators.park import Enterprise, MachineSpec, Park, build_park
 from simulators.registry import Registry, read_registry, write_registry

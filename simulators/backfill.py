@@ -25,22 +25,17 @@ For the full park and a year: about 10.7 million ``enterprise_1h`` points, 0.45 
 """
 
 import datetime as dt
-import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Protocol
 
 import httpx
 
-from contract import MachineState
-from contract.retry import Retrier, RetryAbortedError
+from contract.retry import RetryAbortedError
 from influx.capacity import capacity_lines
 from influx.config import InfluxConfig, make_client
-from influx.errors import InfluxBusyError, InfluxError, InfluxUnreachableError
+from influx.errors import InfluxError
 from influx.provision import ensure_schema
 from influx.rollups import (
     ENTERPRISE_1D,
@@ -53,34 +48,20 @@ from influx.rollups import (
     PARK_5M,
 )
 from influx.schema import default_schema
-from influx.write import InfluxSink, WriteResult
-from simulators.calibration import running_share, staffed_state_shares
 from simulators.errors import ParameterError
+from simulators.expected_hours import EnterprisePlan, Expectation
 from simulators.machine import Dynamics
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED, ParkParams
-from simulators.park import MachineSpec, Park, build_park
+from simulators.park import Park, build_park
 from simulators.registry import registry_of
 from simulators.rng import SplitMix64, derive_seed
+from simulators.rollup_writer import RollupWriter, Sums, line
 from simulators.shifts import WorkCalendar
+from simulators.state_timer import FIELDS, StateTimer, counts
 
 HOUR = 3600
 DAY = 86400
-_TAU = 2.0 * math.pi
 STEP = 300
-BATCH_LINES = 25_000
-WRITERS = 2
-"""Concurrent writes: InfluxDB ingests while the next batch is formatted and compressed."""
-NOISE = 0.3
-"""Relative standard deviation of one machine's hourly running share around its mean."""
-
-# Indexes of the per-state time accumulators.
-RUNNING, IDLE, FAULT, MAINTENANCE, OFF = range(5)
-_STOP_INDEX = {
-    MachineState.IDLE: IDLE,
-    MachineState.FAULT: FAULT,
-    MachineState.MAINTENANCE: MAINTENANCE,
-}
-FIELDS = ("running", "idle", "fault", "maintenance", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,227 +115,6 @@ class _Silent:
         pass
 
 
-class StateTimer:
-    """A machine of the simulator's model, advanced by steps, with time spent per state.
-
-    Follows :class:`simulators.machine.MachineModel` exactly (the same draws from the same
-    stream), adding up seconds running, idle, in fault and in maintenance while staffed.
-    """
-
-    __slots__ = ("_dynamics", "_rate", "_remaining", "_rng", "_stop", "knitted", "seconds")
-
-    def __init__(self, pairs_per_second: float, dynamics: Dynamics, rng: SplitMix64) -> None:
-        self._rate = pairs_per_second
-        self._dynamics = dynamics
-        self._rng = rng
-        self._stop, self._remaining = dynamics.initial(rng)
-        self.knitted = 0.0
-        self.seconds = [0.0, 0.0, 0.0, 0.0, 0.0]
-
-    def advance(self, staffed: float, span: float) -> None:
-        """Live ``span`` seconds of which ``staffed`` are staffed (the rest is off)."""
-        seconds = self.seconds
-        seconds[OFF] += span - staffed
-        dynamics = self._dynamics
-        rng = self._rng
-        while staffed > 0.0:
-            remaining = self._remaining
-            index = RUNNING if self._stop < 0 else _STOP_INDEX[dynamics.states[self._stop]]
-            if staffed < remaining:
-                self._remaining = remaining - staffed
-                seconds[index] += staffed
-                if self._stop < 0:
-                    self.knitted += staffed * self._rate
-                return
-            staffed -= remaining
-            seconds[index] += remaining
-            if self._stop < 0:
-                self.knitted += remaining * self._rate
-            self._stop, self._remaining = dynamics.next_episode(self._stop, rng)
-
-    def take(self) -> list[float]:
-        """The seconds per state since the last call."""
-        seconds = self.seconds
-        self.seconds = [0.0, 0.0, 0.0, 0.0, 0.0]
-        return seconds
-
-
-def counts(seconds: list[float], interval: float) -> list[int]:
-    """Readings per state for ``seconds`` per state: rounded so that they add up exactly.
-
-    Each count is the difference of the rounded running totals, so it is within one of its
-    exact value and the counts add up to the rounded total.
-    """
-    out = []
-    done = 0
-    cumulative = 0.0
-    for s in seconds:
-        cumulative += s
-        upto = round(cumulative / interval)
-        out.append(upto - done)
-        done = upto
-    return out
-
-
-def _gauss(rng: SplitMix64) -> float:
-    return math.sqrt(-2.0 * math.log(1.0 - rng.random())) * math.cos(2.0 * math.pi * rng.random())
-
-
-def _line(measurement: str, tags: str, values: Mapping[str, int | float], time_s: int) -> str:
-    fields = ",".join(
-        f"{k}={v}i" if isinstance(v, int) else f"{k}={v!r}" for k, v in values.items()
-    )
-    return f"{measurement}{tags} {fields} {time_s}000000000"
-
-
-class _Sums:
-    """Rollup fields added up per key."""
-
-    __slots__ = ("data",)
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, int], dict[str, float]] = {}
-
-    def add(self, key: tuple[str, int], values: Mapping[str, float]) -> None:
-        row = self.data.get(key)
-        if row is None:
-            self.data[key] = dict(values)
-            return
-        for k, v in values.items():
-            row[k] = row.get(k, 0) + v
-
-
-def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= BATCH_LINES:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What the expected hours need of one enterprise, with its line templates."""
-
-    id: str
-    number: int
-    shift: str
-    machines: int
-    nominal: float
-    """Pairs per hour of all its machines at their nominal rates."""
-    readings: int
-    sd: float
-    """Relative standard deviation of its hourly running share."""
-    busy: str
-    """``enterprise_1h`` line for pairs, the five state counts, planned_s, running_s and the
-    time (s)."""
-    off: str
-    """``enterprise_1h`` line of an unstaffed hour, for the time (s)."""
-
-    @classmethod
-    def of(
-        cls, id_: str, number: int, shift: str, machines: Sequence[MachineSpec], interval: float
-    ) -> "_Plan":
-        n = len(machines)
-        readings = round(HOUR / interval * n)
-        head = f"{ENTERPRISE_1H},enterprise={id_} pairs="
-        tail = f",reported_s={HOUR * n}i"
-        busy = (
-            f"{head}%di,readings={readings}i,running=%di,idle=%di,fault=%di,maintenance=%di,"
-            f"off=%di{tail},planned_s=%di,running_s=%r,machines={n}i %d000000000"
-        )
-        off = (
-            f"{head}0i,readings={readings}i,running=0i,idle=0i,fault=0i,maintenance=0i,"
-            f"off={readings}i{tail},planned_s=0i,running_s=0.0,machines={n}i %d000000000"
-        )
-        nominal = sum(m.style.pairs_per_hour for m in machines)
-        return cls(id_, number, shift, n, nominal, readings, NOISE / math.sqrt(n), busy, off)
-
-
-@dataclass(frozen=True, slots=True)
-class _Expectation:
-    """The model's expected running share and how the stopped time splits among stop states."""
-
-    share: float
-    cut_idle: float
-    """Share of the stopped time that is idle."""
-    cut_fault: float
-    """Share of the stopped time that is idle or in fault (the rest is maintenance)."""
-    interval: float
-
-    @classmethod
-    def of(cls, params: ParkParams, interval: float) -> "_Expectation":
-        stops = staffed_state_shares(params.machine)
-        stop_total = sum(v for k, v in stops.items() if k is not MachineState.RUNNING) or 1.0
-        cut_idle = stops.get(MachineState.IDLE, 0.0) / stop_total
-        cut_fault = cut_idle + stops.get(MachineState.FAULT, 0.0) / stop_total
-        return cls(running_share(params.machine), cut_idle, cut_fault, interval)
-
-    def day(
-        self,
-        plan: _Plan,
-        rng: SplitMix64,
-        hours: range,
-        staffed: list[float],
-        park: list[list[float]],
-        sums: list[float],
-    ) -> Iterator[str]:
-        """The ``enterprise_1h`` lines of one enterprise-day; adds pairs, the five state counts,
-        planned_s and running_s to ``sums`` and to each hour's row of ``park``.
-
-        ``running_s`` is what the rollups compute for a machine-hour (running share of readings
-        x seconds reported), added up: every machine reads every ``interval`` seconds, so it is
-        the running readings x ``interval``."""
-        share, cut_idle, cut_fault = self.share, self.cut_idle, self.cut_fault
-        n = plan.machines
-        x_per_second = n / self.interval
-        readings = plan.readings
-        nominal_per_second = plan.nominal / HOUR
-        sd = plan.sd
-        busy = plan.busy
-        spare: float | None = None  # the second deviate of a Box-Muller pair
-        for i, on in enumerate(staffed):
-            hour = hours[i]
-            row = park[i]
-            if on <= 0.0:
-                yield plan.off % hour
-                sums[5] += readings
-                row[5] += readings
-                continue
-            if spare is None:
-                radius = math.sqrt(-2.0 * math.log(1.0 - rng.random())) * sd
-                angle = _TAU * rng.random()
-                noise = radius * math.cos(angle)
-                spare = radius * math.sin(angle)
-            else:
-                noise, spare = spare, None
-            running = share * (1.0 + noise)
-            running = 0.0 if running < 0.0 else 1.0 if running > 1.0 else running
-            x = on * x_per_second
-            stopped = 1.0 - running
-            c0 = round(x * running)
-            c1 = round(x * (running + stopped * cut_idle))
-            c2 = round(x * (running + stopped * cut_fault))
-            c3 = round(x)
-            values = (
-                round(nominal_per_second * running * on),
-                c0,
-                c1 - c0,
-                c2 - c1,
-                c3 - c2,
-                readings - c3,
-                round(on) * n,
-                c0 * self.interval,
-            )
-            yield busy % (*values, hour)
-            for k in range(8):
-                sums[k] += values[k]
-                row[k] += values[k]
-
-
 class Backfill:
     """One backfill: ``run()`` writes everything and returns the summary."""
 
@@ -376,41 +136,19 @@ class Backfill:
         self.offset = round(calendar.utc_offset_hours * HOUR)
         self.calendars = {s.name: WorkCalendar(s, calendar) for s in config.params.shifts}
         self.client = make_client(config.influx, transport)
-        # A busy or briefly unreachable server is waited for (until Ctrl-C), not fatal.
-        self._retrier = Retrier(retry_on=(InfluxUnreachableError, InfluxBusyError))
+        self._writer = RollupWriter(config.influx, self.client)
         self.summary = BackfillSummary(self.start, self.end, len(self.park.machines))
         self._clock = clock
         self._progress: Progress = progress or _Silent()
         self.park_steps: dict[int, dict[str, int]] = {}
-        self._enterprise_hours = _Sums()
-        self._days = _Sums()
-        self._park_hours = _Sums()
+        self._enterprise_hours = Sums()
+        self._days = Sums()
+        self._park_hours = Sums()
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _sink(self, policy: str) -> InfluxSink:
-        return InfluxSink(
-            self.config.influx.model_copy(update={"retention_policy": policy}),
-            self.client,
-            create_schema=False,
-        )
-
     def _write(self, policy: str, measurement: str, lines: Iterable[str]) -> None:
-        """Write ``lines`` in batches of :data:`BATCH_LINES`, :data:`WRITERS` at a time."""
-        sink = self._sink(policy)
-        written = 0
-        pending: deque[Future[WriteResult]] = deque()
-        with ThreadPoolExecutor(WRITERS, thread_name_prefix="backfill-write") as pool:
-            try:
-                for batch in _batches(lines):
-                    while len(pending) >= WRITERS:
-                        written += pending.popleft().result().written
-                    pending.append(pool.submit(self._retrier.run, partial(sink.write, batch)))
-                while pending:
-                    written += pending.popleft().result().written
-            finally:
-                for future in pending:
-                    future.cancel()
+        written = self._writer.write(policy, lines)
         self.summary.points[measurement] = self.summary.points.get(measurement, 0) + written
 
     # -- the two parts -----------------------------------------------------------------------
@@ -435,8 +173,8 @@ class Backfill:
         pair per two staffed hours), so the result depends only on the seed.
         """
         cfg = self.config
-        model = _Expectation.of(cfg.params, cfg.interval)
-        plans = [_Plan.of(e.id, e.number, e.shift.name, e.machines, cfg.interval)
+        model = Expectation.of(cfg.params, cfg.interval)
+        plans = [EnterprisePlan.of(e.id, e.number, e.shift.name, e.machines, cfg.interval)
                  for e in self.park.enterprises]  # fmt: skip
         total_readings = sum(p.readings for p in plans)
         total_machines = sum(p.machines for p in plans)
@@ -553,7 +291,7 @@ class Backfill:
                         line_values: dict[str, int | float] = dict(values)
                         if values["running"]:
                             line_values["rpm"] = m.style.rpm
-                        yield _line(MACHINE_1H, f"{tags},machine={m.id}", line_values, hour)
+                        yield line(MACHINE_1H, f"{tags},machine={m.id}", line_values, hour)
                         planned = planned_of[hour]
                         self._record(e.id, hour, {**values, "planned_s": planned, "machines": 1})
                         hour_pairs = 0
@@ -588,7 +326,7 @@ class Backfill:
         self._write(
             FIVE_MIN_POLICY,
             PARK_5M,
-            (_line(PARK_5M, "", row, t) for t, row in sorted(self.park_steps.items())),
+            (line(PARK_5M, "", row, t) for t, row in sorted(self.park_steps.items())),
         )
         self._write(LONG_POLICY, ENTERPRISE_1H, self.expected_hours())
         self._progress.start("writing the simulated enterprise-hours, days and park-hours", 3)
@@ -596,7 +334,7 @@ class Backfill:
             LONG_POLICY,
             ENTERPRISE_1H,
             (
-                _line(ENTERPRISE_1H, f",enterprise={e}", v, t)
+                line(ENTERPRISE_1H, f",enterprise={e}", v, t)
                 for (e, t), v in self._enterprise_hours.data.items()
             ),
         )
@@ -605,7 +343,7 @@ class Backfill:
             LONG_POLICY,
             ENTERPRISE_1D,
             (
-                _line(
+                line(
                     ENTERPRISE_1D,
                     f",enterprise={e}",
                     {k: v for k, v in row.items() if k != "machines"},
@@ -618,7 +356,7 @@ class Backfill:
         self._write(
             LONG_POLICY,
             PARK_1H,
-            (_line(PARK_1H, "", v, t) for (_, t), v in sorted(self._park_hours.data.items())),
+            (line(PARK_1H, "", v, t) for (_, t), v in sorted(self._park_hours.data.items())),
         )
         self._progress.advance()
         self.summary.pairs = sum(int(v["pairs"]) for v in self._park_hours.data.values())

@@ -12,11 +12,12 @@ from contract.registry import (
     VERSION,
     Registry,
     RegistryEnterprise,
+    RegistryFileError,
     RegistryHoliday,
     RegistryMachine,
     RegistryShift,
     RegistryStyle,
-    parse_registry,
+    load_registry,
     registry_json,
 )
 from simulators.calibration import (
@@ -88,10 +89,6 @@ def write_registry(path: Path, park: Park) -> Registry:
 def read_registry(path: Path) -> Registry:
     """Load a registry file, or raise :class:`RegistryError` naming what is wrong."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RegistryError(f"cannot read park registry {path}: {exc.strerror}") from exc
-    try:
-        return parse_registry(raw)
-    except ValueError as exc:
-        raise RegistryError(f"{path} is not a park registry: {exc}") from None
+        return load_registry(path)
+    except RegistryFileError as exc:
+        raise RegistryError(str(exc)) from None

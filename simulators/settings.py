@@ -17,12 +17,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contract import is_valid_id
+from contract.credentials import CredentialsLineError, parse_credentials
 from contract.durations import Duration
 from simulators.broker import parse_mqtt_url
 from simulators.errors import ParameterError
 from simulators.faults import FaultRates
-from simulators.fleet import FleetConfig
+from simulators.fleet_config import FleetConfig
 from simulators.params import DEFAULT_PARK, DEFAULT_SEED
 from simulators.sizes import machines_for_scale
 
@@ -88,15 +88,10 @@ class RunSettings(BaseSettings):
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ParameterError(f"cannot read {path}: {exc}") from exc
-        passwords: dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            enterprise, sep, password = line.partition(":")
-            if not sep or not is_valid_id(enterprise) or not password:
-                raise ParameterError(f"{path}:{number}: not an 'ENTERPRISE:PASSWORD' line")
-            passwords[enterprise] = password
-        return passwords
+        try:
+            return parse_credentials(text, path)
+        except CredentialsLineError as exc:
+            raise ParameterError(str(exc)) from None
 
     def fleet_config(self) -> FleetConfig:
         broker = parse_mqtt_url(

@@ -9,11 +9,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from contract import calendar as contract
 from contract import is_valid_id
 from simulators.errors import ParameterError
 
-_DAY = 86400.0
-_EPOCH = dt.date(1970, 1, 1)
 _REFERENCE_YEAR = 2001  # a year that is not a leap year: holidays are expanded over its dates
 
 
@@ -41,6 +40,8 @@ class ShiftPattern:
                     f"shift pattern {self.name}: windows must be sorted, disjoint hour ranges "
                     "within 0-24"
                 )
+            if abs(start * 60 - round(start * 60)) > 1e-9 or abs(end * 60 - round(end * 60)) > 1e-9:
+                raise ParameterError(f"shift pattern {self.name}: windows must be whole minutes")
             previous_end = end
         if not self.windows:
             raise ParameterError(f"shift pattern {self.name}: at least one window is needed")
@@ -66,12 +67,16 @@ class Holiday:
     days: int
 
     def __post_init__(self) -> None:
-        try:
-            dt.date(_REFERENCE_YEAR, self.month, self.day)
-        except ValueError as exc:
-            raise ParameterError(f"holiday {self.name}: {exc}") from exc
         if not 1 <= self.days <= 60:
             raise ParameterError(f"holiday {self.name}: days must be 1-60")
+        try:
+            self.closure(dt.UTC)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+
+    def closure(self, tz: dt.tzinfo) -> contract.Holiday:
+        """The holiday in the park's clock ``tz``, as the contract's calendar closes it."""
+        return contract.Holiday(self.name, self.month, self.day, self.days, tz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,52 +134,42 @@ def on_fraction(pattern: ShiftPattern, calendar: CalendarParams) -> float:
     return (pattern.hours_per_day / 24.0) * (len(pattern.workdays) / 7.0) * (365 - holidays) / 365
 
 
-class WorkCalendar:
-    """Staffed time of one shift pattern: pure functions of epoch seconds (with a day cache)."""
+def work_calendar(pattern: ShiftPattern, calendar: CalendarParams) -> contract.WorkCalendar:
+    """The pattern in the park's clock minus the park's holidays, as the contract's calendar."""
+    tz = dt.timezone(dt.timedelta(hours=calendar.utc_offset_hours))
+    windows = tuple((round(start * 60), round(end * 60)) for start, end in pattern.windows)
+    shift = contract.ShiftPattern(pattern.name, windows, frozenset(pattern.workdays), tz)
+    return contract.WorkCalendar(shift, [h.closure(tz) for h in calendar.holidays])
 
-    __slots__ = ("_days", "_holidays", "_offset", "_windows", "_workdays", "pattern")
+
+class WorkCalendar:
+    """Staffed time of one shift pattern in float epoch seconds, as the simulator asks for it;
+    the time algebra is :class:`contract.calendar.WorkCalendar`'s."""
+
+    __slots__ = ("_calendar", "_period", "pattern")
 
     def __init__(self, pattern: ShiftPattern, calendar: CalendarParams) -> None:
         self.pattern = pattern
-        self._offset = calendar.utc_offset_hours * 3600.0
-        self._windows = tuple((start * 3600.0, end * 3600.0) for start, end in pattern.windows)
-        self._workdays = frozenset(pattern.workdays)
-        self._holidays = calendar.holiday_dates()
-        self._days: dict[int, tuple[tuple[float, float], ...]] = {}
-
-    def _day(self, day: int) -> tuple[tuple[float, float], ...]:
-        windows = self._days.get(day)
-        if windows is None:
-            date = _EPOCH + dt.timedelta(days=day)
-            working = (
-                date.weekday() in self._workdays and (date.month, date.day) not in self._holidays
-            )
-            windows = self._windows if working else ()
-            self._days[day] = windows
-        return windows
+        self._calendar = work_calendar(pattern, calendar)
+        self._period = contract.Period(working=False, start=0, end=0)
 
     def is_on(self, t: float) -> bool:
         """Whether the pattern is staffed at epoch second ``t``."""
-        local = t + self._offset
-        day = math.floor(local / _DAY)
-        second = local - day * _DAY
-        for start, end in self._day(day):  # noqa: SIM110 - a loop costs a third of any() here
-            if start <= second < end:
-                return True
-        return False
+        t_ms = math.floor(t * 1000.0)
+        period = self._period
+        if not period.start <= t_ms < period.end:
+            period = self._period = self._calendar.period(t_ms)
+        return period.working
 
     def on_seconds(self, t0: float, t1: float) -> float:
         """Staffed seconds in ``[t0, t1)``."""
-        if t1 <= t0:
-            return 0.0
-        l0 = t0 + self._offset
-        l1 = t1 + self._offset
         total = 0.0
-        for day in range(math.floor(l0 / _DAY), math.floor(l1 / _DAY) + 1):
-            base = day * _DAY
-            for start, end in self._day(day):
-                low = max(l0, base + start)
-                high = min(l1, base + end)
-                if high > low:
-                    total += high - low
+        t = t0
+        t_ms = math.floor(t0 * 1000.0)
+        while t < t1:
+            working, _start, end_ms = self._calendar.period(t_ms)
+            end = end_ms / 1000.0
+            if working:
+                total += (t1 if t1 < end else end) - t
+            t, t_ms = end, end_ms
         return total

@@ -34,13 +34,15 @@ from contract.durations import duration_argument
 from contract.version import version_line
 from influx.config import query_url
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
-from stack.errors import ServerError
+from stack.errors import ServerError, TopError
 from stack.grafana import admin_password, find_grafana, grafana_argv, grafana_env
 from stack.influxdb import InfluxServer
 from stack.mosquitto import MosquittoServer, auth_conf
 from stack.process import free_port, port_open, wait_until
 from stack.screen import Screen
-from stack.top import TopError, TopSettings, Watch, status_line
+from stack.top import Watch
+from stack.top_settings import TopSettings
+from stack.top_text import status_line
 
 DATABASE = "hosiery"
 RECENT_PAIRS = 'SELECT sum("pairs") FROM "production" WHERE time > now() - 5m'

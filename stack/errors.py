@@ -3,6 +3,7 @@
 ServerError
  +-- ServerNotInstalledError   the server's binary is not on PATH
  +-- ServerStartError          the server did not become ready, or exited
+TopError                        ``hosiery-top`` cannot read InfluxDB or the registry
 """
 
 
@@ -16,3 +17,7 @@ class ServerNotInstalledError(ServerError):
 
 class ServerStartError(ServerError):
     """The server exited or did not become ready in time."""
+
+
+class TopError(Exception):
+    """InfluxDB or the registry cannot be read (one line for the operator)."""

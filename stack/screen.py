@@ -1,4 +1,4 @@
-"""The live view on a terminal: a :class:`~stack.top.Snapshot` drawn with ``rich``.
+"""The live view on a terminal: a :class:`~stack.snapshot.Snapshot` drawn with ``rich``.
 
 :class:`Screen` redraws one frame in place (``rich.live``: no clearing, so no flicker), cut to
 the terminal's height: the lists of machines not knitting and of alerts get the rows that are
@@ -20,8 +20,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from stack.errors import TopError
 from stack.probe import CollectorStatus
-from stack.top import PROG, STATES, Snapshot, TopError, Watch, ago, collector_line
+from stack.snapshot import STATES, Snapshot
+from stack.top import Watch
+from stack.top_settings import PROG
+from stack.top_text import ago, collector_line
 
 STATE_STYLES = {
     "running": "green",
@@ -136,13 +140,8 @@ def _alerts(snap: Snapshot, rows: int) -> RenderableType:
     for _ in range(4):
         table.add_column()
     for a in snap.alerts[:rows]:
-        who = (
-            f"{a.enterprise}/{a.machine}"
-            if a.machine
-            else f"{a.enterprise} gateway ({a.machine_count:,} machines)"
-        )
         since = ago((snap.at_ms - a.since_ms) / 1000)
-        table.add_row(f"  {a.kind}", who, f"for {since}", Text(a.reason, overflow="ellipsis"))
+        table.add_row(f"  {a.kind}", a.who, f"for {since}", Text(a.reason, overflow="ellipsis"))
     return Group(heading, table)
 
 

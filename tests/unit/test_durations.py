@@ -9,8 +9,8 @@ from influx.schema import influx_duration
 from simulators.errors import ParameterError
 from simulators.settings import load_settings as sim_run_settings
 from stack.cli import parse_args as stack_args
-from stack.top import TopSettings
 from stack.top import build_parser as top_parser
+from stack.top_settings import TopSettings
 
 
 @pytest.mark.parametrize(

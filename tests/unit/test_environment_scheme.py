@@ -11,7 +11,7 @@ from collector.settings import CollectorSettings
 from collector.totals import TotalsSettings
 from simulators.backfill_settings import BackfillSettings
 from simulators.settings import RunSettings
-from stack.top import TopSettings
+from stack.top_settings import TopSettings
 
 GUIDE = Path(__file__).parents[2] / "docs" / "deployment.md"
 

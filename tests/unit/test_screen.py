@@ -9,14 +9,16 @@ from rich.console import Console
 
 from stack.probe import CollectorStatus
 from stack.screen import Screen, frame, live
-from stack.top import FiringAlert, IdleMachine, Snapshot, TopSettings, Watch, run
+from stack.snapshot import FiringAlert, IdleMachine, Snapshot
+from stack.top import Watch, run
+from stack.top_settings import TopSettings
 from tests.unit.test_top import NOW, answers, respond
 
 TTY_SIZE = {"COLUMNS": "110", "LINES": "30"}
 
 
 def snapshot(idle: int = 3, alerts: int = 3) -> Snapshot:
-    from stack.top import Capacity  # noqa: PLC0415 - with the others it reads as a fixture
+    from stack.snapshot import Capacity  # noqa: PLC0415 - with the others it reads as a fixture
 
     return Snapshot(
         at_ms=NOW,

@@ -14,8 +14,8 @@ from collector.totals import TotalsSettings
 from contract.secret_files import SecretFileError, secret_variables
 from simulators.backfill_settings import BackfillSettings
 from simulators.cli import main as sim_main
-from stack.top import TopSettings
 from stack.top import main as top_main
+from stack.top_settings import TopSettings
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,11 @@ import pytest
 
 from influx.config import WRITE_PATH, InfluxConfig
 from influx.rollups import ENTERPRISE_1D, ENTERPRISE_1H, MACHINE_1H, PARK_1H, PARK_5M
-from simulators.backfill import Backfill, BackfillConfig, BackfillSummary, counts
+from simulators.backfill import Backfill, BackfillConfig, BackfillSummary
 from simulators.params import DEFAULT_PARK
 from simulators.park import build_park
 from simulators.shifts import WorkCalendar
+from simulators.state_timer import counts
 
 MACHINES = 150
 END_S = 1_780_000_000  # a Thursday in May 2026, 20:26 UTC (rounded down to 20:00)

@@ -6,7 +6,8 @@ import pytest
 
 from simulators.broker import BrokerAddress
 from simulators.errors import ParameterError
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import Fleet
+from simulators.fleet_config import FleetConfig
 from simulators.park import build_park
 from simulators.settings import load_settings
 

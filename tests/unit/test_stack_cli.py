@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from stack.cli import parse_args, watch_until_stopped
-from stack.top import TopSettings, Watch
+from stack.top import Watch
+from stack.top_settings import TopSettings
 from tests.unit.test_top import NOW, answers, respond
 
 

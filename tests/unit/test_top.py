@@ -9,21 +9,18 @@ import httpx
 import orjson
 import pytest
 
+from stack.errors import TopError
 from stack.probe import CollectorProbe
-from stack.top import (
+from stack.top import Watch, main, run
+from stack.top_queries import (
     PARK_PAIRS_PER_MACHINE_HOUR,
     Influx,
-    TopError,
-    TopSettings,
-    Watch,
     collect,
-    main,
     midnight_ms,
     read_registry,
-    render,
-    run,
-    status_line,
 )
+from stack.top_settings import TopSettings
+from stack.top_text import render, status_line
 
 NOW = 1_800_000_000_000
 
