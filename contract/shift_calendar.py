@@ -6,10 +6,13 @@ programs read the files (the collector's ``load_calendar``, the report's setting
 """
 
 import datetime as dt
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from contract.calendar import (
@@ -165,6 +168,24 @@ def parse_calendar(data: Any, default_tz: dt.tzinfo = dt.UTC) -> CalendarFile:
     except ValidationError as exc:
         raise ValueError(_first_error(exc)) from None
     return _build(spec, default_tz)
+
+
+def read_calendar(path: Path, default_tz: dt.tzinfo = dt.UTC) -> CalendarFile:
+    """Read a shift calendar (``.json``: JSON, anything else: TOML); a one-line
+    ``ValueError`` naming the file when it cannot be used."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read shift calendar {path}: {exc.strerror or exc}") from None
+    try:
+        data = orjson.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
+    except (orjson.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise ValueError(f"shift calendar {path} is not valid {kind}: {exc}") from None
+    try:
+        return parse_calendar(data, default_tz)
+    except ValueError as exc:
+        raise ValueError(f"shift calendar {path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- the whole park

@@ -34,8 +34,8 @@ RAW_FIELDS = ("pairs", "readings", "reported_s", "running_s", *(f"stopped_s_{r}"
 NOT_SUMS = frozenset({"machines", "rpm"})
 """Rollup fields that do not add up over hours."""
 
-Progress = Callable[[int], None]
-"""Told how many steps are done (of :func:`steps`)."""
+Progress = Callable[[int, int], None]
+"""Told how many steps are done, and of how many (:func:`steps`)."""
 
 
 def _where(lo: int, hi: int, enterprise: str | None) -> str:
@@ -81,7 +81,7 @@ def rollup_hours(
                     if number and column not in NOT_SUMS:
                         fields[column] = fields.get(column, 0) + value
         if progress is not None:
-            progress(done)
+            progress(done, steps(lo, hi))
     return dict(out)
 
 
@@ -171,5 +171,5 @@ def read_hours(
             for hour, fields in by_hour.items():
                 target.setdefault(hour, {}).update(fields)
     if progress is not None:
-        progress(steps(lo, hi))
+        progress(steps(lo, hi), steps(lo, hi))
     return hours

@@ -42,7 +42,7 @@ def _local(ms: int, tz: dt.tzinfo) -> dt.datetime:
 
 
 def _seconds(value: float) -> float:
-    return round(value, 3)
+    return float(round(value, 3))
 
 
 def build_row(group: PeriodSums, tz: dt.tzinfo) -> Row:
