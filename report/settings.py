@@ -1,4 +1,5 @@
-"""``hosiery-report``'s settings: options, or ``HOSIERY_*`` variables (secrets also ``*_FILE``)."""
+"""``hosiery-report``'s settings: options, or ``HOSIERY_REPORT_*`` variables (secrets also
+``*_FILE``)."""
 
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ class ReportSettings(HosierySettings):
     enterprise and shift, day or month."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HOSIERY_",
+        env_prefix="HOSIERY_REPORT_",
         cli_kebab_case=True,
         cli_prog_name="hosiery-report",
         frozen=True,
