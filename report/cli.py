@@ -102,15 +102,15 @@ def _tz_name(request: Request) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _progress(*, show: bool) -> tuple[AbstractContextManager[object], Progress | None]:
-    if not show:
+def _progress(err: TextIO) -> tuple[AbstractContextManager[object], Progress | None]:
+    if not err.isatty():  # a bar on a terminal only: none in scripts, logs and pipes
         return nullcontext(), None
     bar = rich_progress.Progress(
         rich_progress.TextColumn("hosiery-report: reading"),
         rich_progress.BarColumn(),
         rich_progress.TextColumn("{task.completed}/{task.total} steps"),
         rich_progress.TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=Console(file=err),
         transient=True,
     )
     task = bar.add_task("reading", total=None)
@@ -143,8 +143,7 @@ def run(
         timeout=settings.influx_timeout,
     )
     http = make_client(config) if client is None else client
-    # the bar is drawn on standard error, and only on a terminal
-    bar, progress = _progress(show=err.isatty())
+    bar, progress = _progress(err)
     try:
         with bar:
             rows = report_rows(http, config, request, now, progress)

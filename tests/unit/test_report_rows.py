@@ -121,6 +121,19 @@ def test_an_empty_database_gives_a_header_and_no_progress_bar_off_a_terminal(
     assert err.getvalue() == f"hosiery-report: 0 rows written to {tmp_path / 'r.csv'}\n"
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
+    err = Terminal()
+    client = respond(200, {"results": [{"statement_id": i} for i in range(9)]})
+    assert run(settings(tmp_path, since="-30d"), client=client, err=err, now_ms=T0) == 0
+    assert "hosiery-report: reading" in err.getvalue()
+    assert "6/6 steps" in err.getvalue()  # five weeks and the raw readings
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
