@@ -22,8 +22,8 @@ RATIOS = frozenset({"availability", "performance", "quality", "oee"})
 def _text(value: Value) -> str:
     if value is None:
         return ""
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.datetime):  # milliseconds only where there are (now)
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return str(value)
 
 

@@ -68,7 +68,8 @@ def _working_ms(calendar: WorkCalendar, lo: int, hi: int) -> int:
 def _name(start: int, end: int, tz: dt.tzinfo) -> str:
     a = dt.datetime.fromtimestamp(start / 1000, tz)
     b = dt.datetime.fromtimestamp(end / 1000, tz)
-    return f"{a:%H:%M}-{b:%H:%M}"
+    until = "24:00" if b.time() == dt.time() else f"{b:%H:%M}"  # a window to midnight
+    return f"{a:%H:%M}-{until}"
 
 
 def shifts(calendar: WorkCalendar | None, lo: int, hi: int, tz: dt.tzinfo) -> list[Period]:

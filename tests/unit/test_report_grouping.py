@@ -70,6 +70,13 @@ def test_a_holiday_removes_its_shifts_and_a_partial_closure_keeps_the_shift() ->
     assert partly == [Period(at(24 + 6), at(24 + 14), "06:00-14:00")]
 
 
+def test_a_shift_to_midnight_ends_at_24_00() -> None:
+    late = ShiftPattern("late", ((720, 1440),), tz=CST)
+    assert shifts(WorkCalendar(late), at(13), at(14), CST) == [
+        Period(at(12), at(24), "12:00-24:00")
+    ]
+
+
 def test_no_calendar_means_park_local_days() -> None:
     assert shifts(None, at(1), at(25), CST) == [
         Period(at(0), at(24), "day"),
