@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The collector's image, which also runs hosiery-sim, hosiery-admin and hosiery-top: the project
-# installed from this repository's files into a slim Python, run as an unprivileged user.
+# The collector's image, which also runs hosiery-sim, hosiery-admin, hosiery-top and
+# hosiery-report: the project installed from this repository's files into a slim Python, run as
+# an unprivileged user.
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,6 +22,7 @@ COPY collector/ collector/
 COPY simulators/ simulators/
 COPY stack/ stack/
 COPY admin/ admin/
+COPY report/ report/
 # The versions CI tested (constraints.txt, written by scripts/lock).
 RUN pip install --no-compile -c constraints.txt . && rm -rf build ./*.egg-info
 

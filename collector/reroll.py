@@ -20,8 +20,9 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import CliApp, SettingsConfigDict, SettingsError
 
 from collector.errors import CollectorError
-from collector.totals import join_negative_times, parse_time
+from collector.totals import parse_time
 from contract.settings import HosierySettings
+from contract.times import join_negative_times
 from influx.config import InfluxConfig, make_client
 from influx.errors import InfluxError
 from influx.query import query

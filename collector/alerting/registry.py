@@ -11,6 +11,7 @@ from collector.errors import RegistryError
 from contract import registry as contract_registry
 from contract.calendar import Holiday, ShiftPattern
 from contract.holidays import StatutoryDays
+from contract.shift_calendar import registry_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +33,11 @@ class ParkRegistry:
         return self.enterprises.get(enterprise, {}).get(machine)
 
 
-def _pattern(shift: contract_registry.RegistryShift, tz: dt.tzinfo) -> ShiftPattern:
-    windows = tuple((round(start * 60), round(end * 60)) for start, end in shift.windows)
-    return ShiftPattern(shift.name, windows, frozenset(shift.workdays), tz)
-
-
 def parse_registry(raw: bytes, default_tz: dt.tzinfo = dt.UTC) -> ParkRegistry:
     """Parse registry JSON; ``ValueError`` naming the first problem and where it is."""
     spec = contract_registry.parse_registry(raw)
     tz = spec.time_zone(default_tz)
-    shifts = {shift.name: _pattern(shift, tz) for shift in spec.shifts}
+    shifts = {shift.name: registry_pattern(shift, tz) for shift in spec.shifts}
     holidays = []
     for i, h in enumerate(spec.holidays):
         try:

@@ -9,6 +9,7 @@ from admin.settings import AdminSettings
 from collector.reroll import RerollSettings
 from collector.settings import CollectorSettings
 from collector.totals import TotalsSettings
+from report.settings import ReportSettings
 from simulators.backfill_settings import BackfillSettings
 from simulators.settings import RunSettings
 from stack.top_settings import TopSettings
@@ -26,6 +27,7 @@ GUIDE = Path(__file__).parents[2] / "docs" / "deployment.md"
         (BackfillSettings, "HOSIERY_SIM_"),
         (AdminSettings, "HOSIERY_ADMIN_"),
         (TopSettings, "HOSIERY_TOP_"),
+        (ReportSettings, "HOSIERY_REPORT_"),
     ],
 )
 def test_every_command_reads_its_documented_prefix(

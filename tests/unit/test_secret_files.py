@@ -12,6 +12,7 @@ from collector.reroll import RerollSettings
 from collector.settings import CollectorSettings
 from collector.totals import TotalsSettings
 from contract.secret_files import SecretFileError, secret_variables
+from report.settings import ReportSettings
 from simulators.backfill_settings import BackfillSettings
 from simulators.cli import main as sim_main
 from stack.top import main as top_main
@@ -55,6 +56,10 @@ def test_every_secret_setting_has_a_file_variable() -> None:
             "HOSIERY_INFLUX_TOKEN",
         }
     assert secret_variables(TopSettings) == {"influx_password": "HOSIERY_TOP_INFLUX_PASSWORD"}
+    assert secret_variables(ReportSettings) == {
+        "influx_password": "HOSIERY_REPORT_INFLUX_PASSWORD",
+        "influx_token": "HOSIERY_REPORT_INFLUX_TOKEN",
+    }
 
 
 @pytest.mark.parametrize(
