@@ -63,6 +63,11 @@ class Outcome(NamedTuple):
     resets_found: int = 0
     """Resets inside the boot that this reading made known (0 or 1; a late reading may only
     move one that was already counted)."""
+    rejects: int | None = None
+    """Rejected pairs since the previous reading that carried ``rejects_total`` (None: the
+    reading carries none)."""
+    rejects_correction: Correction | None = None
+    """A stored reading whose ``rejects`` must be rewritten (``Correction.pairs`` holds them)."""
 
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
@@ -142,6 +147,8 @@ class Ledger:
         self._missing: dict[str, int] = {}
         self.missing_total = 0
         """Readings missing (gaps in ``seq``), park-wide."""
+        self._rejects: Ledger | None = None
+        """The rejects counters' ledger, once a reading carried one."""
 
     def __len__(self) -> int:
         return len(self._machines)
@@ -154,15 +161,51 @@ class Ledger:
         """``(enterprise, machine)`` of every machine with state."""
         return list(self._machines)
 
-    def apply(  # noqa: PLR0912 - the per-reading path stays inline: a helper call costs ~10 %
-        self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
+    def _count_rejects(
+        self,
+        outcome: Outcome,
+        enterprise: str,
+        machine: str,
+        boot: str,
+        seq: int,
+        ts: int,
+        rejects_total: int,
     ) -> Outcome:
-        """Account one reading and return what to store for it."""
+        """``outcome`` (accepted) with the reading's rejects, accounted by the rejects ledger."""
+        if self._rejects is None:
+            # Same windows; no plausibility bound: rejects_total <= pairs_total, which is bounded.
+            self._rejects = Ledger(
+                window=self.window, open_boots=self.open_boots, closed_boots=self.closed_boots
+            )
+        counted = self._rejects.apply(enterprise, machine, boot, seq, ts, rejects_total)
+        if counted.verdict is not _ACCEPTED:
+            return outcome
+        return outcome._replace(rejects=counted.pairs, rejects_correction=counted.correction)
+
+    def apply(  # noqa: PLR0912 - the per-reading path stays inline: a helper call costs ~10 %
+        self,
+        enterprise: str,
+        machine: str,
+        boot: str,
+        seq: int,
+        ts: int,
+        pairs_total: int,
+        rejects_total: int | None = None,
+    ) -> Outcome:
+        """Account one reading and return what to store for it.
+
+        ``rejects_total``, a second cumulative counter of the boot, is accounted for the
+        accepted readings that carry it by a ledger of its own, with the same rules (resets,
+        duplicates, late readings), and given in ``Outcome.rejects``.
+        """
         key = (enterprise, machine)
         state = self._machines.get(key)
         ledger = None if state is None else state.boots.get(boot)
         if ledger is None:
-            return self._open_boot(key, state, boot, seq, ts, pairs_total)
+            opened = self._open_boot(key, state, boot, seq, ts, pairs_total)
+            if rejects_total is None or opened.verdict is not _ACCEPTED:
+                return opened
+            return self._count_rejects(opened, enterprise, machine, boot, seq, ts, rejects_total)
 
         seqs = ledger.seqs
         n = len(seqs)
@@ -208,7 +251,12 @@ class Ledger:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
             ledger.floor_ts = tss.pop(0)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+        outcome = _new_tuple(
+            Outcome, (_ACCEPTED, pairs, correction, False, reset, found, None, None)
+        )
+        if rejects_total is None:
+            return outcome
+        return self._count_rejects(outcome, enterprise, machine, boot, seq, ts, rejects_total)
 
     def _count_missing(self, enterprise: str, count: int) -> None:
         self._missing[enterprise] = self._missing.get(enterprise, 0) + count
@@ -274,7 +322,7 @@ class Ledger:
             oldest = next(iter(state.boots))
             del state.boots[oldest]
             state.closed.append(oldest)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0))
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0, None, None))
 
     def dump(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the ledger (the limit is configuration, not state)."""
@@ -287,6 +335,7 @@ class Ledger:
                 [enterprise, machine, {b: v.dump() for b, v in m.boots.items()}, list(m.closed)]
                 for (enterprise, machine), m in self._machines.items()
             ],
+            **({} if self._rejects is None else {"rejects": self._rejects.dump()}),
         }
 
     @classmethod
@@ -304,6 +353,8 @@ class Ledger:
             ledger._machines[(enterprise, machine)] = state
         ledger._missing = {str(e): int(n) for e, n in data.get("missing", {}).items()}
         ledger.missing_total = sum(ledger._missing.values())
+        if "rejects" in data:
+            ledger._rejects = cls.load(data["rejects"])
         return ledger
 
 

@@ -46,6 +46,7 @@ from collector.retry import Backoff, Failure, Retrier
 from collector.source import Delivery
 from collector.validate import Reading, Reason, Rejection, Status, Validator
 from contract import REJECTED_TOPIC, CounterReading
+from contract.nominal import NominalRate
 from influx.errors import InfluxError
 from influx.lines import (
     encode_payload,
@@ -56,6 +57,7 @@ from influx.lines import (
     production_line,
     production_time_ns,
     rejected_line,
+    rejects_correction_line,
 )
 
 
@@ -170,8 +172,11 @@ class Pipeline:
         linger: float = 0.02,
         linger_below: int = 1000,
         late: LateHours | None = None,
+        rates: NominalRate | None = None,
     ) -> None:
         self.source = source
+        self.rates = rates
+        """The nominal pairs per hour of a machine's reading (its style's), when known."""
         self.sink = sink
         self.journal = journal
         self.ledger = ledger
@@ -409,7 +414,7 @@ class Pipeline:
                 self._reject(delivery, rejection, batch, now_ns)
                 return
         outcome = self.ledger.apply(
-            enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total
+            enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total, data.rejects_total
         )
         status = outcome.verdict
         if status is Verdict.ACCEPTED:
@@ -427,6 +432,9 @@ class Pipeline:
                     data.rpm,
                     outcome.counter_reset,
                     data.reason,
+                    outcome.rejects,
+                    data.rejects_total,
+                    None if self.rates is None else self.rates(enterprise, machine, data.style),
                 )
             )
             batch.readings += 1
@@ -449,6 +457,10 @@ class Pipeline:
                     )
                 )
                 batch.tally["correction"] += 1
+            fix = outcome.rejects_correction
+            if fix is not None:
+                at = production_time_ns(fix.ts, fix.seq)
+                batch.lines.append(rejects_correction_line(enterprise, machine, at, fix.pairs))
             if outcome.reset:
                 batch.tally["reset"] += 1
             if outcome.resets_found:

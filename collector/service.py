@@ -23,6 +23,7 @@ from collector.rerolling import Reroller
 from collector.settings import CollectorSettings
 from collector.source import MqttSource, MqttSourceConfig
 from collector.validate import Limits, Validator
+from contract.nominal import NominalRates
 from influx.config import InfluxConfig, make_client
 from influx.provision import ensure_schema
 from influx.query import query
@@ -171,6 +172,7 @@ class Collector:
                 abandon=self.abandon,
                 log=self.log,
                 late=late,
+                rates=None if self.capacity is None else NominalRates(self.capacity.park),
             )
             if self.alerting is not None:
                 self.alerting.start()

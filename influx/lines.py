@@ -62,11 +62,16 @@ def production_line(
     rpm: float | None,
     counter_reset: bool = False,  # noqa: FBT001, FBT002 - a field value
     reason: str | None = None,
+    rejects: int | None = None,
+    rejects_total: int | None = None,
+    nominal_pairs_per_hour: float | None = None,
 ) -> str:
     """A ``production`` point for a validated reading (no trailing newline).
 
     ``counter_reset`` adds ``counter_reset=1i``: the counter fell inside the boot. ``reason``
-    (a ``contract.StopReason``) adds the string field ``reason``.
+    (a ``contract.StopReason``) adds the string field ``reason``. ``rejects`` and
+    ``rejects_total`` (the reading's rejects counter, accounted) add those integer fields,
+    ``nominal_pairs_per_hour`` the float field (the rate of the reading's style).
     """
     if style is None:
         extra = "" if rpm is None else f",rpm={rpm!r}"
@@ -78,6 +83,10 @@ def production_line(
         extra += ",counter_reset=1i"
     if reason is not None:
         extra += f',reason="{reason}"'
+    if rejects is not None:
+        extra += f",rejects={rejects}i,rejects_total={rejects_total}i"
+    if nominal_pairs_per_hour is not None:
+        extra += f",nominal_pairs_per_hour={float(nominal_pairs_per_hour)!r}"
     return (
         f"production,enterprise={enterprise},machine={machine} "
         f'pairs={pairs}i,pairs_total={pairs_total}i,seq={seq}i,boot="{boot}",state="{state}"'
@@ -98,6 +107,11 @@ def pairs_correction_line(
     """
     mark = "" if counter_reset is None else f",counter_reset={int(counter_reset)}i"
     return f"production,enterprise={enterprise},machine={machine} pairs={pairs}i{mark} {time_ns}"
+
+
+def rejects_correction_line(enterprise: str, machine: str, time_ns: int, rejects: int) -> str:
+    """A line rewriting only ``rejects`` of the stored point at ``time_ns`` (other fields stay)."""
+    return f"production,enterprise={enterprise},machine={machine} rejects={rejects}i {time_ns}"
 
 
 def gateway_line(enterprise: str, online: bool, time_ns: int) -> str:  # noqa: FBT001 - a field value
@@ -189,6 +203,7 @@ class Record(NamedTuple):
     seq: int
     ts: int
     pairs_total: int
+    rejects_total: int | None = None
 
 
 def parse_production(line: bytes) -> Record | None:
@@ -207,6 +222,7 @@ def parse_production(line: bytes) -> Record | None:
     if total is None:
         return None  # a correction of an earlier point's ``pairs``
     seq = int(values[b"seq"][:-1])
+    rejects = values.get(b"rejects_total")
     return Record(
         tags[b"enterprise"].decode(),
         tags[b"machine"].decode(),
@@ -214,4 +230,5 @@ def parse_production(line: bytes) -> Record | None:
         seq,
         (int(time_ns) - seq % 1_000_000) // 1_000_000,
         int(total[:-1]),
+        None if rejects is None else int(rejects[:-1]),
     )
