@@ -117,7 +117,7 @@ def machine_planned_lines(
     """``machine_1h`` ``planned_s`` of every registry machine and hour that ``[since, until)``
     touches (the seconds its enterprise's calendar plans, up to ``until`` in the hour it cuts):
     availability per machine is ``running_s / planned_s`` of its own series."""
-    lines = []
+    lines: list[str] = []
     hour = since_ms // HOUR_MS * HOUR_MS
     while hour < until_ms:
         end = min(hour + HOUR_MS, until_ms)
