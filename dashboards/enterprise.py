@@ -14,6 +14,7 @@ from dashboards.grafana import (
     table_panel,
     timeseries_panel,
 )
+from dashboards.oee import oee_panels
 
 UID = "hosiery-enterprise"
 E = q.ENTERPRISES
@@ -133,6 +134,7 @@ def build() -> dm.Dashboard:
             8,
         ),
     ]
+    panels += oee_panels("Enterprise", q.E1H, E)
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(alert_annotation(q.alert_annotations(E))).build()

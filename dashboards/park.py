@@ -14,6 +14,7 @@ from dashboards.grafana import (
     table_panel,
     timeseries_panel,
 )
+from dashboards.oee import oee_panels
 
 UID = "hosiery-park"
 
@@ -173,6 +174,7 @@ def build() -> dm.Dashboard:
             8,
         ),
     ]
+    panels += oee_panels("Park", q.P1H)
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(

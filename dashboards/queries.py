@@ -227,6 +227,44 @@ def machine_availability(where: str) -> str:
     )
 
 
+# --- OEE -------------------------------------------------------------------------------------
+
+OEE_PARTS = {
+    "availability": 'SUM("running_s") / SUM("planned_s")',
+    "performance": 'SUM("pairs") / SUM("nominal_pairs")',
+    "quality": '(SUM("pairs") - SUM("rejects")) / SUM("pairs")',
+    "OEE": (
+        'SUM("running_s") / SUM("planned_s") * SUM("pairs") / SUM("nominal_pairs") '
+        '* (SUM("pairs") - SUM("rejects")) / SUM("pairs")'
+    ),
+}
+"""Column -> expression: ``contract.oee`` in InfluxQL, on the sums of one series (``running_s``,
+``planned_s``, ``pairs``, ``nominal_pairs`` and ``rejects`` of ``machine_1h``, ``enterprise_1h``
+or ``park_1h``)."""
+OEE_DESCRIPTION = (
+    "Availability: running time / planned time (shift calendar). Performance: pairs / the pairs "
+    "the running time would give at the styles' nominal rates. Quality: (pairs - rejects) / "
+    "pairs. OEE: their product. Ratios of sums over the range."
+)
+
+
+def _oee_columns() -> str:
+    return ", ".join(f'{expression} AS "{name}"' for name, expression in OEE_PARTS.items())
+
+
+def oee_in_range(source: str, where: str | None = None) -> str:
+    """OEE and its parts over the panel's range, one row."""
+    return f"SELECT {_oee_columns()} FROM {source} WHERE {_and(where, '$timeFilter')}"
+
+
+def oee_over_time(source: str, where: str | None = None) -> str:
+    """OEE and its parts per ``$__interval``."""
+    return (
+        f"SELECT {_oee_columns()} FROM {source} WHERE {_and(where, '$timeFilter')} "
+        "GROUP BY time($__interval) fill(none)"
+    )
+
+
 # --- downtime by stop reason ----------------------------------------------------------------
 
 
