@@ -414,7 +414,14 @@ class Pipeline:
                 self._reject(delivery, rejection, batch, now_ns)
                 return
         outcome = self.ledger.apply(
-            enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total, data.rejects_total
+            enterprise,
+            machine,
+            data.boot,
+            data.seq,
+            data.ts,
+            data.pairs_total,
+            data.rejects_total,
+            data.style,
         )
         status = outcome.verdict
         if status is Verdict.ACCEPTED:
@@ -454,13 +461,16 @@ class Pipeline:
                         production_time_ns(correction.ts, correction.seq),
                         correction.pairs,
                         correction.counter_reset,
+                        correction.style,
                     )
                 )
                 batch.tally["correction"] += 1
             fix = outcome.rejects_correction
             if fix is not None:
                 at = production_time_ns(fix.ts, fix.seq)
-                batch.lines.append(rejects_correction_line(enterprise, machine, at, fix.pairs))
+                batch.lines.append(
+                    rejects_correction_line(enterprise, machine, at, fix.pairs, fix.style)
+                )
             if outcome.reset:
                 batch.tally["reset"] += 1
             if outcome.resets_found:

@@ -112,6 +112,24 @@ def output_over_time(source: str, where: str | None = None, by: str | None = Non
     )
 
 
+STYLES = '"style" =~ /^$style$/'
+"""The styles chosen in the ``$style`` variable (a tag of every rollup level but ``park_5m``)."""
+
+
+def output_by_style(source: str, where: str | None = None) -> str:
+    """Pairs per hour of each chosen style over time."""
+    return output_over_time(source, _and(where, STYLES), by="style")
+
+
+def style_table(source: str, where: str | None = None) -> str:
+    """Pairs, rejects and quality of each chosen style over the range."""
+    return (
+        f'SELECT SUM("pairs") AS "pairs", SUM("rejects") AS "rejects", '
+        f'(SUM("pairs") - SUM("rejects")) / SUM("pairs") AS "quality" FROM {source} '
+        f'WHERE {_and(where, STYLES, "$timeFilter")} GROUP BY "style"'
+    )
+
+
 # --- machines now ---------------------------------------------------------------------------
 
 STATE_FIELDS = {"running": "running", "idle": "idle", "stopped": "stopped", "off shift": "off"}
@@ -319,6 +337,11 @@ def machine_alerts() -> str:
 
 def enterprises_variable() -> str:
     return f'SHOW TAG VALUES FROM {E1H} WITH KEY = "enterprise"'
+
+
+def styles_variable(source: str = P1H, where: str | None = None) -> str:
+    condition = f" WHERE {where}" if where else ""
+    return f'SHOW TAG VALUES FROM {source} WITH KEY = "style"{condition}'
 
 
 def machines_variable() -> str:

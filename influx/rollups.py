@@ -8,12 +8,14 @@ downtime by reason), computed by a continuous query from the level below it:
 ==================  =====================  ==================  ===============================
 series              retention policy       from                tags
 ==================  =====================  ==================  ===============================
-``machine_5m``      ``rollup_5m`` (35 d)   raw ``production``  ``enterprise``, ``machine``
+``machine_5m``      ``rollup_5m`` (35 d)   raw ``production``  ``enterprise``, ``machine``,
+                                                               ``style``
 ``park_5m``         ``rollup_5m`` (35 d)   ``machine_5m``      none
-``machine_1h``      ``rollup_1h`` (400 d)  ``machine_5m``      ``enterprise``, ``machine``
-``enterprise_1h``   ``rollup_long`` (5 y)  ``machine_1h``      ``enterprise``
-``enterprise_1d``   ``rollup_long`` (5 y)  ``enterprise_1h``   ``enterprise`` (park-local days)
-``park_1h``         ``rollup_long`` (5 y)  ``enterprise_1h``   none
+``machine_1h``      ``rollup_1h`` (400 d)  ``machine_5m``      ``enterprise``, ``machine``,
+                                                               ``style``
+``enterprise_1h``   ``rollup_long`` (5 y)  ``machine_1h``      ``enterprise``, ``style``
+``enterprise_1d``   ``rollup_long`` (5 y)  ``enterprise_1h``   ``enterprise``, ``style`` (local)
+``park_1h``         ``rollup_long`` (5 y)  ``enterprise_1h``   ``style``
 ==================  =====================  ==================  ===============================
 
 Each :class:`Rollup` renders its ``SELECT ... INTO`` once: the continuous query and the manual
@@ -162,8 +164,11 @@ def _sums(*names: str) -> tuple[str, ...]:
     return tuple(f'SUM("{name}") AS "{name}"' for name in names)
 
 
-MACHINE = ("enterprise", "machine")
-ENTERPRISE = ("enterprise",)
+MACHINE = ("enterprise", "machine", "style")
+ENTERPRISE = ("enterprise", "style")
+STYLE = ("style",)
+"""Every level but ``park_5m`` keeps the ``style`` tag of the readings (empty for readings
+without a style): output per style of any scope is one ``GROUP BY "style"``."""
 
 
 def day_offset(utc_offset_hours: float) -> str:
@@ -282,7 +287,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             source_policy=LONG_POLICY,
             source=ENTERPRISE_1H,
             interval="1h",
-            tags=(),
+            tags=STYLE,
             fields=_sums(*ROLLUP_FIELDS, *HOURLY_SUMS, "planned_s", "machines"),
         ),
         Rollup(

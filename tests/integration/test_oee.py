@@ -159,6 +159,21 @@ def test_enterprise_oee_over_a_simulated_day_equals_the_truth(
         reroll(client, config_db, since_ms * 1_000_000, (until_ms + 3_600_000) * 1_000_000)
 
     check(rollup_sums(influx.url, db, start_s), truth, park, styles)
+    # style is a tag the rollups keep: the park's output per style is the truth's
+    style_of = {(e.id, m.id): m.style.name for e in park.enterprises for m in e.machines}
+    per_style: dict[str, int] = defaultdict(int)
+    for m in truth.machines:
+        per_style[style_of[(m.enterprise, m.machine)]] += m.pairs
+    by_style = query(
+        influx.url,
+        db,
+        'SELECT SUM("pairs") FROM "rollup_long"."park_1h" '
+        f'WHERE time >= {since_ms}ms GROUP BY "style"',
+    )
+    stored_by_style = {
+        s["tags"]["style"]: int(s["values"][0][1]) for s in by_style if s["values"][0][1]
+    }  # (planned_s, written per enterprise, is under the empty style, without pairs)
+    assert stored_by_style == dict(per_style)
 
 
 def check(
