@@ -49,6 +49,8 @@ class Correction(NamedTuple):
     pairs: int
     counter_reset: bool | None = None
     """The reading's new ``counter_reset`` mark, when the late reading changed it."""
+    style: str | None = None
+    """The reading's style: a tag of its point, which the correction must name."""
 
 
 class Outcome(NamedTuple):
@@ -63,6 +65,11 @@ class Outcome(NamedTuple):
     resets_found: int = 0
     """Resets inside the boot that this reading made known (0 or 1; a late reading may only
     move one that was already counted)."""
+    rejects: int | None = None
+    """Rejected pairs since the previous reading that carried ``rejects_total`` (None: the
+    reading carries none)."""
+    rejects_correction: Correction | None = None
+    """A stored reading whose ``rejects`` must be rewritten (``Correction.pairs`` holds them)."""
 
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
@@ -78,12 +85,13 @@ _ACCEPTED = Verdict.ACCEPTED
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
 
-    __slots__ = ("base", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "tss")
+    __slots__ = ("base", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "styles", "tss")
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
         self.pts: list[int] = []
         self.tss: list[int] = []
+        self.styles: list[str | None] = []
         self.floor_seq = -1
         self.floor_pt = 0
         self.floor_ts = -1
@@ -99,6 +107,7 @@ class _Boot:
             list(self.tss),
             self.floor_ts,
             self.base,
+            list(self.styles),
         ]
 
     @classmethod
@@ -109,6 +118,8 @@ class _Boot:
         # Snapshots of earlier versions lack the floor's time and the base.
         boot.floor_ts = data[5] if len(data) > 5 else -1
         boot.base = data[6] if len(data) > 6 else (boot.seqs[0] if boot.seqs else 0)
+        # Snapshots before style became a tag: the readings' points carry none.
+        boot.styles = list(data[7]) if len(data) > 7 else [None] * len(boot.seqs)
         return boot
 
 
@@ -142,6 +153,8 @@ class Ledger:
         self._missing: dict[str, int] = {}
         self.missing_total = 0
         """Readings missing (gaps in ``seq``), park-wide."""
+        self._rejects: Ledger | None = None
+        """The rejects counters' ledger, once a reading carried one."""
 
     def __len__(self) -> int:
         return len(self._machines)
@@ -154,15 +167,61 @@ class Ledger:
         """``(enterprise, machine)`` of every machine with state."""
         return list(self._machines)
 
-    def apply(  # noqa: PLR0912 - the per-reading path stays inline: a helper call costs ~10 %
-        self, enterprise: str, machine: str, boot: str, seq: int, ts: int, pairs_total: int
+    def _count_rejects(
+        self,
+        outcome: Outcome,
+        enterprise: str,
+        machine: str,
+        boot: str,
+        seq: int,
+        ts: int,
+        rejects_total: int,
+        style: str | None,
     ) -> Outcome:
-        """Account one reading and return what to store for it."""
+        """``outcome`` (accepted) with the reading's rejects, accounted by the rejects ledger."""
+        if self._rejects is None:
+            # Same windows; no plausibility bound: rejects_total <= pairs_total, which is bounded.
+            self._rejects = Ledger(
+                window=self.window, open_boots=self.open_boots, closed_boots=self.closed_boots
+            )
+        counted = self._rejects.apply(
+            enterprise, machine, boot, seq, ts, rejects_total, None, style
+        )
+        if counted.verdict is not _ACCEPTED:
+            return outcome
+        # (NamedTuple._replace costs about a microsecond; this is a plain tuple copy)
+        return _new_tuple(Outcome, (*outcome[:6], counted.pairs, counted.correction))
+
+    def apply(  # noqa: PLR0912, PLR0915 - the per-reading path stays inline: a call costs ~10 %
+        self,
+        enterprise: str,
+        machine: str,
+        boot: str,
+        seq: int,
+        ts: int,
+        pairs_total: int,
+        rejects_total: int | None = None,
+        style: str | None = None,
+    ) -> Outcome:
+        """Account one reading and return what to store for it.
+
+        ``style`` (a tag of the reading's point) is kept with the reading, so that a correction
+        of it names its series.
+
+        ``rejects_total``, a second cumulative counter of the boot, is accounted for the
+        accepted readings that carry it by a ledger of its own, with the same rules (resets,
+        duplicates, late readings), and given in ``Outcome.rejects``.
+        """
         key = (enterprise, machine)
         state = self._machines.get(key)
         ledger = None if state is None else state.boots.get(boot)
         if ledger is None:
-            return self._open_boot(key, state, boot, seq, ts, pairs_total)
+            opened = self._open_boot(key, state, boot, seq, ts, pairs_total, style)
+            if rejects_total is None or opened.verdict is not _ACCEPTED:
+                return opened
+            return self._count_rejects(
+                opened, enterprise, machine, boot, seq, ts, rejects_total, style
+            )
 
         seqs = ledger.seqs
         n = len(seqs)
@@ -195,20 +254,31 @@ class Ledger:
             ):
                 return IMPLAUSIBLE
         tss = ledger.tss
+        styles = ledger.styles
         if i == n:
             seqs.append(seq)
             pts.append(pairs_total)
             tss.append(ts)
+            styles.append(style)
         else:
             self._fill(enterprise, ledger, i, seq)
             seqs.insert(i, seq)
             pts.insert(i, pairs_total)
             tss.insert(i, ts)
+            styles.insert(i, style)
         if n >= self.window:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
             ledger.floor_ts = tss.pop(0)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs, correction, False, reset, found))
+            del styles[0]
+        outcome = _new_tuple(
+            Outcome, (_ACCEPTED, pairs, correction, False, reset, found, None, None)
+        )
+        if rejects_total is None:
+            return outcome
+        return self._count_rejects(
+            outcome, enterprise, machine, boot, seq, ts, rejects_total, style
+        )
 
     def _count_missing(self, enterprise: str, count: int) -> None:
         self._missing[enterprise] = self._missing.get(enterprise, 0) + count
@@ -240,7 +310,7 @@ class Ledger:
         pairs = succ_pt if is_reset else succ_pt - pairs_total
         mark = None if is_reset == was_reset else is_reset
         found += int(is_reset) - int(was_reset)
-        return Correction(ledger.tss[i], ledger.seqs[i], pairs, mark), found
+        return Correction(ledger.tss[i], ledger.seqs[i], pairs, mark, ledger.styles[i]), found
 
     def _open_boot(
         self,
@@ -250,6 +320,7 @@ class Ledger:
         seq: int,
         ts: int,
         pairs_total: int,
+        style: str | None,
     ) -> Outcome:
         """The first reading seen of a boot: it counts its whole ``pairs_total``."""
         if state is None:
@@ -270,11 +341,12 @@ class Ledger:
         ledger.seqs.append(seq)
         ledger.pts.append(pairs_total)
         ledger.tss.append(ts)
+        ledger.styles.append(style)
         if len(state.boots) > self.open_boots:
             oldest = next(iter(state.boots))
             del state.boots[oldest]
             state.closed.append(oldest)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0))
+        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0, None, None))
 
     def dump(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the ledger (the limit is configuration, not state)."""
@@ -287,6 +359,7 @@ class Ledger:
                 [enterprise, machine, {b: v.dump() for b, v in m.boots.items()}, list(m.closed)]
                 for (enterprise, machine), m in self._machines.items()
             ],
+            **({} if self._rejects is None else {"rejects": self._rejects.dump()}),
         }
 
     @classmethod
@@ -304,6 +377,8 @@ class Ledger:
             ledger._machines[(enterprise, machine)] = state
         ledger._missing = {str(e): int(n) for e, n in data.get("missing", {}).items()}
         ledger.missing_total = sum(ledger._missing.values())
+        if "rejects" in data:
+            ledger._rejects = cls.load(data["rejects"])
         return ledger
 
 

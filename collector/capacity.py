@@ -19,7 +19,7 @@ from contract.registry import Registry, parse_registry
 from influx.capacity import capacity_lines
 from influx.config import InfluxConfig
 from influx.errors import InfluxError
-from influx.rollups import ENTERPRISE_1H, LONG_POLICY
+from influx.rollups import ENTERPRISE_1H, HOURLY_POLICY, LONG_POLICY, MACHINE_1H
 from influx.schema import Schema
 from influx.write import InfluxSink
 
@@ -108,8 +108,36 @@ def planned_lines(
     return lines
 
 
+def machine_planned_lines(
+    park: Registry,
+    calendar_of: Callable[[str], WorkCalendar | None],
+    since_ms: int,
+    until_ms: int,
+) -> list[str]:
+    """``machine_1h`` ``planned_s`` of every registry machine and hour that ``[since, until)``
+    touches (the seconds its enterprise's calendar plans, up to ``until`` in the hour it cuts):
+    availability per machine is ``running_s / planned_s`` of its own series."""
+    lines: list[str] = []
+    hour = since_ms // HOUR_MS * HOUR_MS
+    while hour < until_ms:
+        end = min(hour + HOUR_MS, until_ms)
+        seconds_of: dict[int, int] = {}
+        for e in park.enterprises:
+            calendar = calendar_of(e.id)
+            seconds = seconds_of.get(id(calendar))
+            if seconds is None:
+                seconds = seconds_of[id(calendar)] = working_ms(calendar, hour, end) // 1000
+            lines.extend(
+                f"{MACHINE_1H},enterprise={e.id},machine={m.id} planned_s={seconds}i {hour}000000"
+                for m in e.machines
+            )
+        hour += HOUR_MS
+    return lines
+
+
 class CapacityWriter:
-    """Writes ``capacity`` at :meth:`start`, and ``planned_s`` every five minutes, in a thread.
+    """Writes ``capacity`` at :meth:`start`, and ``planned_s`` (``enterprise_1h`` and
+    ``machine_1h``) every five minutes, in a thread.
 
     A failed write is logged and tried again at the next round; it never stops the collector.
     """
@@ -139,6 +167,11 @@ class CapacityWriter:
             schema=schema,
             create_schema=create_schema,
         )
+        self.hourly_sink = InfluxSink(
+            config.model_copy(update={"retention_policy": HOURLY_POLICY}),
+            schema=schema,
+            create_schema=create_schema,
+        )
         self.rounds = 0
         self._thread: threading.Thread | None = None
 
@@ -151,10 +184,11 @@ class CapacityWriter:
         if self._thread is not None:
             self._thread.join(timeout)
         self.sink.close()
+        self.hourly_sink.close()
 
     def write_once(self) -> int:
-        """Write the plan of the hour before and the hour so far, and ``capacity`` with the
-        year's planned time; the lines written."""
+        """Write the plan of the hour before and the hour so far (per enterprise and per
+        machine), and ``capacity`` with the year's planned time; the lines written."""
         now = self.now_ms()
         year = year_bounds(now, self.tz)
         planned = planned_per_year(self.park, self.calendar_of, year)
@@ -164,9 +198,13 @@ class CapacityWriter:
             *planned_lines(self.park, self.calendar_of, now - HOUR_MS, now),
         ]
         result = self.sink.write(lines)
-        if result.dropped_lines:
-            self.log.warning("capacity lines refused", dropped=result.dropped_lines)
-        return result.written
+        machines = self.hourly_sink.write(
+            machine_planned_lines(self.park, self.calendar_of, now - HOUR_MS, now)
+        )
+        dropped = result.dropped_lines + machines.dropped_lines
+        if dropped:
+            self.log.warning("capacity lines refused", dropped=dropped)
+        return result.written + machines.written
 
     def _run(self) -> None:
         while not self.stop_event.is_set():

@@ -49,6 +49,7 @@ from collector.retry import Backoff
 from collector.validate import Validator
 from collector.worker import Worker
 from collector.writer import Sink, Writer
+from contract.nominal import NominalRate
 
 __all__ = ["Observer", "Pipeline", "Sink", "Source"]
 
@@ -93,6 +94,7 @@ class Pipeline:
         linger: float = 0.02,
         linger_below: int = 1000,
         late: LateHours | None = None,
+        rates: NominalRate | None = None,
     ) -> None:
         self.ledger = ledger
         self.log: FilteringBoundLogger = log or structlog.get_logger("collector.pipeline")
@@ -120,6 +122,7 @@ class Pipeline:
             tick_interval=tick_interval,
             linger=linger,
             linger_below=linger_below,
+            rates=rates,
         )
         self.writer = Writer(
             source=source,

@@ -25,6 +25,7 @@ from collector.session import MqttSourceConfig
 from collector.settings import CollectorSettings
 from collector.source import MqttSource
 from collector.validate import Limits, Validator
+from contract.nominal import NominalRates
 from influx.config import InfluxConfig, make_client
 from influx.provision import ensure_schema
 from influx.query import query
@@ -173,6 +174,7 @@ class Collector:
                 abandon=self.abandon,
                 log=self.log,
                 late=late,
+                rates=None if self.capacity is None else NominalRates(self.capacity.park),
             )
             if self.alerting is not None:
                 self.alerting.start()

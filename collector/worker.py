@@ -18,7 +18,14 @@ from collector.metrics import CollectorMetrics
 from collector.observers import Observers
 from collector.rejections import Rejections, implausible
 from collector.validate import Reading, Reason, Rejection, Status, Validator
-from influx.lines import gateway_line, pairs_correction_line, production_line, production_time_ns
+from contract.nominal import NominalRate
+from influx.lines import (
+    gateway_line,
+    pairs_correction_line,
+    production_line,
+    production_time_ns,
+    rejects_correction_line,
+)
 
 
 class Drain(Protocol):
@@ -52,8 +59,11 @@ class Worker:
         tick_interval: float,
         linger: float,
         linger_below: int,
+        rates: NominalRate | None = None,
     ) -> None:
         self.source = source
+        self.rates = rates
+        """The nominal pairs per hour of a machine's reading (its style's), when known."""
         self.batches = batches
         self.journal = journal
         self.ledger = ledger
@@ -169,8 +179,7 @@ class Worker:
                 tally["ignored"] += 1
         batch.deliveries.extend(deliveries)
 
-    # The per-reading path stays in one function: a call per reading costs.
-    def _account(
+    def _account(  # noqa: PLR0912 - the per-reading path stays in one function: a call per reading costs
         self, delivery: Delivery, reading: Reading, batch: Batch, now_ns: int, now_ms: int
     ) -> None:
         enterprise, machine, data = reading
@@ -181,7 +190,14 @@ class Worker:
                 self.rejections.reject(delivery, rejection, batch, now_ns)
                 return
         outcome = self.ledger.apply(
-            enterprise, machine, data.boot, data.seq, data.ts, data.pairs_total
+            enterprise,
+            machine,
+            data.boot,
+            data.seq,
+            data.ts,
+            data.pairs_total,
+            data.rejects_total,
+            data.style,
         )
         status = outcome.verdict
         if status is Verdict.ACCEPTED:
@@ -199,6 +215,9 @@ class Worker:
                     data.rpm,
                     outcome.counter_reset,
                     data.reason,
+                    outcome.rejects,
+                    data.rejects_total,
+                    None if self.rates is None else self.rates(enterprise, machine, data.style),
                 )
             )
             batch.readings += 1
@@ -218,9 +237,16 @@ class Worker:
                         production_time_ns(correction.ts, correction.seq),
                         correction.pairs,
                         correction.counter_reset,
+                        correction.style,
                     )
                 )
                 batch.tally["correction"] += 1
+            fix = outcome.rejects_correction
+            if fix is not None:
+                at = production_time_ns(fix.ts, fix.seq)
+                batch.lines.append(
+                    rejects_correction_line(enterprise, machine, at, fix.pairs, fix.style)
+                )
             if outcome.reset:
                 batch.tally["reset"] += 1
             if outcome.resets_found:

@@ -61,6 +61,8 @@ class CounterReading(BaseModel):
     """Changes whenever the machine controller restarts."""
     pairs_total: Annotated[int, Field(ge=0, le=MAX_PAIRS_TOTAL)]
     """Pairs knitted since this boot; 0 at boot."""
+    rejects_total: Annotated[int, Field(ge=0, le=MAX_PAIRS_TOTAL)] | None = None
+    """Of those, pairs rejected (quality): a cumulative counter like ``pairs_total``, optional."""
     state: MachineState
     style: Style | None = None
     rpm: Annotated[float, Field(ge=0.0, le=MAX_RPM)] | None = None
@@ -72,6 +74,14 @@ class CounterReading(BaseModel):
         if self.reason is not None and self.state not in STOPPED_STATES:
             raise ValueError(
                 f"a stop reason comes only with idle, fault or maintenance, not {self.state}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rejects_within_pairs(self) -> "CounterReading":
+        if self.rejects_total is not None and self.rejects_total > self.pairs_total:
+            raise ValueError(
+                f"rejects_total {self.rejects_total} is more than pairs_total {self.pairs_total}"
             )
         return self
 

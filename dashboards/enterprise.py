@@ -14,6 +14,7 @@ from dashboards.grafana import (
     table_panel,
     timeseries_panel,
 )
+from dashboards.oee import oee_panels, style_panels
 
 UID = "hosiery-enterprise"
 E = q.ENTERPRISES
@@ -47,6 +48,9 @@ def build() -> dm.Dashboard:
         d = d.with_variable(
             query_variable(name, q.enterprise_capacity_variable(field), hidden=True)
         )
+    d = d.with_variable(
+        query_variable("style", q.styles_variable(q.E1H, E), label="Style", multi=True)
+    )
     panels = [
         (stat_panel("Pairs today", [q.pairs_in_range(q.E1H, E)], time_from="now/d"), 4, 4),
         (stat_panel("Pairs this month", [q.pairs_in_range(q.E1H, E)], time_from="now/M"), 4, 4),
@@ -133,6 +137,8 @@ def build() -> dm.Dashboard:
             8,
         ),
     ]
+    panels += style_panels(q.E1H, E)
+    panels += oee_panels("Enterprise", q.E1H, E)
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(alert_annotation(q.alert_annotations(E))).build()

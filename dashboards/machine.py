@@ -13,6 +13,7 @@ from dashboards.grafana import (
     table_panel,
     timeseries_panel,
 )
+from dashboards.oee import oee_panels
 
 UID = "hosiery-machine"
 
@@ -46,6 +47,7 @@ def build() -> dm.Dashboard:
         (timeseries_panel("Cylinder speed", [q.machine_rpm()], unit="rotrpm"), 12, 8),
         (table_panel("Alerts", [q.machine_alerts()]), 12, 8),
     ]
+    panels += oee_panels("Machine", q.M1H, q.ONE_MACHINE)
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(alert_annotation(q.alert_annotations(q.ONE_MACHINE))).build()

@@ -14,6 +14,7 @@ from dashboards.grafana import (
     table_panel,
     timeseries_panel,
 )
+from dashboards.oee import oee_panels, style_panels
 
 UID = "hosiery-park"
 
@@ -31,6 +32,7 @@ def build() -> dm.Dashboard:
     ).with_variable(query_variable("machines", q.park_capacity_variable("machines"), hidden=True))
     for name, field in q.PLANNED_VARIABLES.items():
         d = d.with_variable(query_variable(name, q.park_capacity_variable(field), hidden=True))
+    d = d.with_variable(query_variable("style", q.styles_variable(), label="Style", multi=True))
     panels = [
         (stat_panel("Pairs today", [q.pairs_in_range(q.P1H)], time_from="now/d"), 4, 4),
         (stat_panel("Pairs this month", [q.pairs_in_range(q.P1H)], time_from="now/M"), 4, 4),
@@ -173,6 +175,8 @@ def build() -> dm.Dashboard:
             8,
         ),
     ]
+    panels += style_panels(q.P1H)
+    panels += oee_panels("Park", q.P1H)
     for panel, width, height in panels:
         d = d.with_panel(grid.place(panel, width, height))
     return d.annotation(

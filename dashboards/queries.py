@@ -112,6 +112,24 @@ def output_over_time(source: str, where: str | None = None, by: str | None = Non
     )
 
 
+STYLES = '"style" =~ /^$style$/'
+"""The styles chosen in the ``$style`` variable (a tag of every rollup level but ``park_5m``)."""
+
+
+def output_by_style(source: str, where: str | None = None) -> str:
+    """Pairs per hour of each chosen style over time."""
+    return output_over_time(source, _and(where, STYLES), by="style")
+
+
+def style_table(source: str, where: str | None = None) -> str:
+    """Pairs, rejects and quality of each chosen style over the range."""
+    return (
+        f'SELECT SUM("pairs") AS "pairs", SUM("rejects") AS "rejects", '
+        f'(SUM("pairs") - SUM("rejects")) / SUM("pairs") AS "quality" FROM {source} '
+        f'WHERE {_and(where, STYLES, "$timeFilter")} GROUP BY "style"'
+    )
+
+
 # --- machines now ---------------------------------------------------------------------------
 
 STATE_FIELDS = {"running": "running", "idle": "idle", "stopped": "stopped", "off shift": "off"}
@@ -227,6 +245,44 @@ def machine_availability(where: str) -> str:
     )
 
 
+# --- OEE -------------------------------------------------------------------------------------
+
+OEE_PARTS = {
+    "availability": 'SUM("running_s") / SUM("planned_s")',
+    "performance": 'SUM("pairs") / SUM("nominal_pairs")',
+    "quality": '(SUM("pairs") - SUM("rejects")) / SUM("pairs")',
+    "OEE": (
+        'SUM("running_s") / SUM("planned_s") * SUM("pairs") / SUM("nominal_pairs") '
+        '* (SUM("pairs") - SUM("rejects")) / SUM("pairs")'
+    ),
+}
+"""Column -> expression: ``contract.oee`` in InfluxQL, on the sums of one series (``running_s``,
+``planned_s``, ``pairs``, ``nominal_pairs`` and ``rejects`` of ``machine_1h``, ``enterprise_1h``
+or ``park_1h``)."""
+OEE_DESCRIPTION = (
+    "Availability: running time / planned time (shift calendar). Performance: pairs / the pairs "
+    "the running time would give at the styles' nominal rates. Quality: (pairs - rejects) / "
+    "pairs. OEE: their product. Ratios of sums over the range."
+)
+
+
+def _oee_columns() -> str:
+    return ", ".join(f'{expression} AS "{name}"' for name, expression in OEE_PARTS.items())
+
+
+def oee_in_range(source: str, where: str | None = None) -> str:
+    """OEE and its parts over the panel's range, one row."""
+    return f"SELECT {_oee_columns()} FROM {source} WHERE {_and(where, '$timeFilter')}"
+
+
+def oee_over_time(source: str, where: str | None = None) -> str:
+    """OEE and its parts per ``$__interval``."""
+    return (
+        f"SELECT {_oee_columns()} FROM {source} WHERE {_and(where, '$timeFilter')} "
+        "GROUP BY time($__interval) fill(none)"
+    )
+
+
 # --- downtime by stop reason ----------------------------------------------------------------
 
 
@@ -281,6 +337,11 @@ def machine_alerts() -> str:
 
 def enterprises_variable() -> str:
     return f'SHOW TAG VALUES FROM {E1H} WITH KEY = "enterprise"'
+
+
+def styles_variable(source: str = P1H, where: str | None = None) -> str:
+    condition = f" WHERE {where}" if where else ""
+    return f'SHOW TAG VALUES FROM {source} WITH KEY = "style"{condition}'
 
 
 def machines_variable() -> str:

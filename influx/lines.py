@@ -62,24 +62,32 @@ def production_line(
     rpm: float | None,
     counter_reset: bool = False,  # noqa: FBT001, FBT002 - a field value
     reason: str | None = None,
+    rejects: int | None = None,
+    rejects_total: int | None = None,
+    nominal_pairs_per_hour: float | None = None,
 ) -> str:
-    """A ``production`` point for a validated reading (no trailing newline).
+    """A ``production`` point for a validated reading (no trailing newline); ``style``, when
+    given, is a tag of the point.
 
     ``counter_reset`` adds ``counter_reset=1i``: the counter fell inside the boot. ``reason``
-    (a ``contract.StopReason``) adds the string field ``reason``.
+    (a ``contract.StopReason``) adds the string field ``reason``. ``rejects`` and
+    ``rejects_total`` (the reading's rejects counter, accounted) add those integer fields,
+    ``nominal_pairs_per_hour`` the float field (the rate of the reading's style).
     """
-    if style is None:
-        extra = "" if rpm is None else f",rpm={rpm!r}"
-    elif rpm is None:
-        extra = f',style="{style}"'
-    else:
-        extra = f',style="{style}",rpm={rpm!r}'
+    extra = "" if rpm is None else f",rpm={rpm!r}"
     if counter_reset:
         extra += ",counter_reset=1i"
     if reason is not None:
         extra += f',reason="{reason}"'
+    if rejects is not None:
+        extra += f",rejects={rejects}i,rejects_total={rejects_total}i"
+    if nominal_pairs_per_hour is not None:
+        extra += f",nominal_pairs_per_hour={float(nominal_pairs_per_hour)!r}"
+    tags = f"enterprise={enterprise},machine={machine}"
+    if style is not None:
+        tags += f",style={style}"
     return (
-        f"production,enterprise={enterprise},machine={machine} "
+        f"production,{tags} "
         f'pairs={pairs}i,pairs_total={pairs_total}i,seq={seq}i,boot="{boot}",state="{state}"'
         f"{extra} {ts_ms * 1_000_000 + seq % 1_000_000}"
     )
@@ -91,13 +99,27 @@ def pairs_correction_line(
     time_ns: int,
     pairs: int,
     counter_reset: bool | None = None,  # noqa: FBT001 - a field value
+    style: str | None = None,
 ) -> str:
     """A line rewriting only ``pairs`` of the stored point at ``time_ns`` (other fields stay).
 
-    ``counter_reset`` (when not None) rewrites that mark too, as ``1i`` or ``0i``.
+    ``counter_reset`` (when not None) rewrites that mark too, as ``1i`` or ``0i``. ``style`` is
+    the stored point's style tag (a point is its tag set and time).
     """
     mark = "" if counter_reset is None else f",counter_reset={int(counter_reset)}i"
-    return f"production,enterprise={enterprise},machine={machine} pairs={pairs}i{mark} {time_ns}"
+    return f"production,{_tags(enterprise, machine, style)} pairs={pairs}i{mark} {time_ns}"
+
+
+def rejects_correction_line(
+    enterprise: str, machine: str, time_ns: int, rejects: int, style: str | None = None
+) -> str:
+    """A line rewriting only ``rejects`` of the stored point at ``time_ns`` (other fields stay)."""
+    return f"production,{_tags(enterprise, machine, style)} rejects={rejects}i {time_ns}"
+
+
+def _tags(enterprise: str, machine: str, style: str | None) -> str:
+    tags = f"enterprise={enterprise},machine={machine}"
+    return tags if style is None else f"{tags},style={style}"
 
 
 def gateway_line(enterprise: str, online: bool, time_ns: int) -> str:  # noqa: FBT001 - a field value
@@ -189,6 +211,8 @@ class Record(NamedTuple):
     seq: int
     ts: int
     pairs_total: int
+    rejects_total: int | None = None
+    style: str | None = None
 
 
 def parse_production(line: bytes) -> Record | None:
@@ -207,6 +231,10 @@ def parse_production(line: bytes) -> Record | None:
     if total is None:
         return None  # a correction of an earlier point's ``pairs``
     seq = int(values[b"seq"][:-1])
+    rejects = values.get(b"rejects_total")
+    style = tags.get(b"style")
+    if style is None and b"style" in values:  # a line from before style became a tag
+        style = values[b"style"][1:-1]
     return Record(
         tags[b"enterprise"].decode(),
         tags[b"machine"].decode(),
@@ -214,4 +242,6 @@ def parse_production(line: bytes) -> Record | None:
         seq,
         (int(time_ns) - seq % 1_000_000) // 1_000_000,
         int(total[:-1]),
+        None if rejects is None else int(rejects[:-1]),
+        None if style is None else style.decode(),
     )

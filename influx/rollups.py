@@ -8,12 +8,14 @@ downtime by reason), computed by a continuous query from the level below it:
 ==================  =====================  ==================  ===============================
 series              retention policy       from                tags
 ==================  =====================  ==================  ===============================
-``machine_5m``      ``rollup_5m`` (35 d)   raw ``production``  ``enterprise``, ``machine``
+``machine_5m``      ``rollup_5m`` (35 d)   raw ``production``  ``enterprise``, ``machine``,
+                                                               ``style``
 ``park_5m``         ``rollup_5m`` (35 d)   ``machine_5m``      none
-``machine_1h``      ``rollup_1h`` (400 d)  ``machine_5m``      ``enterprise``, ``machine``
-``enterprise_1h``   ``rollup_long`` (5 y)  ``machine_1h``      ``enterprise``
-``enterprise_1d``   ``rollup_long`` (5 y)  ``enterprise_1h``   ``enterprise`` (park-local days)
-``park_1h``         ``rollup_long`` (5 y)  ``enterprise_1h``   none
+``machine_1h``      ``rollup_1h`` (400 d)  ``machine_5m``      ``enterprise``, ``machine``,
+                                                               ``style``
+``enterprise_1h``   ``rollup_long`` (5 y)  ``machine_1h``      ``enterprise``, ``style``
+``enterprise_1d``   ``rollup_long`` (5 y)  ``enterprise_1h``   ``enterprise``, ``style`` (local)
+``park_1h``         ``rollup_long`` (5 y)  ``enterprise_1h``   ``style``
 ==================  =====================  ==================  ===============================
 
 Each :class:`Rollup` renders its ``SELECT ... INTO`` once: the continuous query and the manual
@@ -60,7 +62,7 @@ REASON_COUNTS = tuple(f"stopped_{reason}" for reason in REASONS)
 REASON_SECONDS = tuple(f"stopped_s_{reason}" for reason in REASONS)
 """Seconds stopped per reason, from ``machine_1h`` up (``stopped_s_yarn_break``, ...)."""
 
-ROLLUP_FIELDS = ("pairs", "readings", *STATES, *REASON_COUNTS)
+ROLLUP_FIELDS = ("pairs", "rejects", "readings", *STATES, *REASON_COUNTS)
 """Fields every level carries (sums)."""
 
 RUNNING_S = (
@@ -69,6 +71,20 @@ RUNNING_S = (
 """A machine-hour's running time, estimated: its running share of readings x the seconds its
 readings cover (a float; absent for an hour without a running reading). Summed at the
 enterprise and park levels, it makes utilisation one ratio of two sums."""
+
+
+NOMINAL_PAIRS = (
+    f'SUM("running_nominal_pph") / SUM("readings") * COUNT("readings") * {FIVE_MIN_S} / 3600 '
+    'AS "nominal_pairs"'
+)
+"""The pairs a machine-hour's running time would have given at nominal rate: estimated as
+:data:`RUNNING_S`, with each running reading weighted by its style's nominal pairs per hour
+(``running_nominal_pph`` of ``machine_5m`` sums them), so ``nominal_pairs`` = ``running_s`` x
+the mean nominal rate of the running readings / 3600. Performance is ``pairs / nominal_pairs``."""
+
+HOURLY_SUMS = ("reported_s", "running_s", "nominal_pairs", *REASON_SECONDS)
+"""Fields from ``machine_1h`` up that the levels above sum unchanged (``planned_s`` too, which
+the collector writes from the shift calendar)."""
 
 
 def _reason_seconds(reason: str) -> str:
@@ -148,8 +164,11 @@ def _sums(*names: str) -> tuple[str, ...]:
     return tuple(f'SUM("{name}") AS "{name}"' for name in names)
 
 
-MACHINE = ("enterprise", "machine")
-ENTERPRISE = ("enterprise",)
+MACHINE = ("enterprise", "machine", "style")
+ENTERPRISE = ("enterprise", "style")
+STYLE = ("style",)
+"""Every level but ``park_5m`` keeps the ``style`` tag of the readings (empty for readings
+without a style): output per style of any scope is one ``GROUP BY "style"``."""
 
 
 def day_offset(utc_offset_hours: float) -> str:
@@ -187,11 +206,20 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
     # counting its readings (running also averages the cylinder speed).
     raw_level = [
         _machine_5m(
-            "rollup_machine_5m", ('SUM("pairs") AS "pairs"', 'COUNT("pairs") AS "readings"')
+            "rollup_machine_5m",
+            (
+                'SUM("pairs") AS "pairs"',
+                'SUM("rejects") AS "rejects"',
+                'COUNT("pairs") AS "readings"',
+            ),
         ),
         _machine_5m(
             "rollup_machine_5m_running",
-            ('COUNT("pairs") AS "running"', 'MEAN("rpm") AS "rpm"'),
+            (
+                'COUNT("pairs") AS "running"',
+                'MEAN("rpm") AS "rpm"',
+                'SUM("nominal_pairs_per_hour") AS "running_nominal_pph"',
+            ),
             state="running",
         ),
         *(
@@ -234,6 +262,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
                 *_sums(*ROLLUP_FIELDS),
                 f'COUNT("readings") * {FIVE_MIN_S} AS "reported_s"',
                 RUNNING_S,
+                NOMINAL_PAIRS,
                 *(_reason_seconds(reason) for reason in REASONS),
                 'MEAN("rpm") AS "rpm"',
             ),
@@ -247,7 +276,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             interval="1h",
             tags=ENTERPRISE,
             fields=(
-                *_sums(*ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS),
+                *_sums(*ROLLUP_FIELDS, *HOURLY_SUMS),
                 'COUNT("readings") AS "machines"',
             ),
         ),
@@ -258,10 +287,8 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             source_policy=LONG_POLICY,
             source=ENTERPRISE_1H,
             interval="1h",
-            tags=(),
-            fields=_sums(
-                *ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS, "planned_s", "machines"
-            ),
+            tags=STYLE,
+            fields=_sums(*ROLLUP_FIELDS, *HOURLY_SUMS, "planned_s", "machines"),
         ),
         Rollup(
             name="rollup_enterprise_1d",
@@ -272,7 +299,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
             interval="1d",
             offset=day_offset(utc_offset_hours),
             tags=ENTERPRISE,
-            fields=_sums(*ROLLUP_FIELDS, "reported_s", "running_s", *REASON_SECONDS, "planned_s"),
+            fields=_sums(*ROLLUP_FIELDS, *HOURLY_SUMS, "planned_s"),
             every="1h",
             for_="2d",
         ),

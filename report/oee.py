@@ -1,17 +1,19 @@
-"""OEE columns from a period's sums: an adapter until the product's OEE function is merged.
+"""A report period's OEE columns: :func:`contract.oee.oee` on the sums the period has.
 
-Availability is running time over planned time (``running_s / planned_s``). Performance,
-quality and their product need the rollups' ``nominal_pairs`` and ``rejects``: while those
-fields are absent the columns stay empty. The product's OEE function replaces this module's
-body (its signature is what :mod:`report.rows` calls).
+Hours written before the rollups carried ``nominal_pairs`` and ``rejects`` (backfilled history
+included) have neither: a period without them leaves performance, quality and OEE empty
+rather than reading a missing field as zero.
 """
 
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from contract.oee import Oee as Parts
+from contract.oee import oee as contract_oee
+
 
 class Oee(NamedTuple):
-    """The parts of OEE, each a ratio (None: not computable from the sums)."""
+    """A report's OEE columns, each a ratio (None: not computable from the sums)."""
 
     availability: float | None
     performance: float | None
@@ -19,24 +21,19 @@ class Oee(NamedTuple):
     oee: float | None
 
 
-def _ratio(part: float | None, whole: float | None) -> float | None:
-    if part is None or whole is None or whole <= 0:
-        return None
-    return part / whole
-
-
 def oee(sums: Mapping[str, float]) -> Oee:
     """OEE of a period from its sums of ``running_s``, ``planned_s``, ``pairs``,
-    ``nominal_pairs`` and ``rejects``."""
-    availability = _ratio(sums.get("running_s", 0.0), sums.get("planned_s"))
-    nominal, rejects = sums.get("nominal_pairs"), sums.get("rejects")
-    pairs = sums.get("pairs", 0.0)
-    performance = _ratio(pairs, nominal)
-    quality = None if rejects is None else _ratio(pairs - rejects, pairs)
-    parts = (availability, performance, quality)
-    total = None
-    if all(part is not None for part in parts):
-        total = 1.0
-        for part in parts:
-            total *= part or 0.0
-    return Oee(availability, performance, quality, total)
+    ``nominal_pairs`` and ``rejects``; parts whose inputs are absent are None."""
+    parts = contract_oee(
+        running_s=sums.get("running_s", 0.0),
+        planned_s=sums.get("planned_s", 0.0),
+        pairs=sums.get("pairs", 0.0),
+        nominal_pairs=sums.get("nominal_pairs", 0.0),
+        rejects=sums.get("rejects", 0.0),
+    )
+    known = Parts(
+        availability=parts.availability,
+        performance=parts.performance if "nominal_pairs" in sums else None,
+        quality=parts.quality if "rejects" in sums else None,
+    )
+    return Oee(*known, known.oee)

@@ -1,6 +1,7 @@
 """A machine controller's counter as the broker sees it: readings, boots, and reading faults.
 
-A reading carries ``pairs_total``, the whole pairs knitted since the controller's boot, and
+A reading carries ``pairs_total``, the whole pairs knitted since the controller's boot (and
+``rejects_total``, the rejected ones among them, a fixed share of the machine's style), and
 ``seq``, which counts the readings of the boot from 0. A reboot takes place right after a reading
 (the controller saves its counter, then restarts): the next reading has a new boot id, seq 0
 and a counter from 0. Hence, for every machine, the last ``pairs_total`` of each boot add up to
@@ -23,11 +24,26 @@ from simulators.faults import NO_FAULTS, FaultCounts, TickFaults
 class CounterChannel:
     """The readings of one machine."""
 
-    __slots__ = ("_base", "_held", "_prefix", "_seq", "boot", "boots", "last", "style", "topic")
+    __slots__ = (
+        "_base",
+        "_held",
+        "_prefix",
+        "_rejects_base",
+        "_seq",
+        "boot",
+        "boots",
+        "last",
+        "reject_share",
+        "style",
+        "topic",
+    )
 
-    def __init__(self, topic: str, style: str, boot_prefix: str) -> None:
+    def __init__(self, topic: str, style: str, boot_prefix: str, reject_share: float = 0.0) -> None:
         self.topic = topic
         self.style = style
+        self.reject_share = reject_share
+        """The share of knitted pairs that are rejected (``rejects_total``)."""
+        self._rejects_base = 0
         self._prefix = boot_prefix
         self.boots = 1
         self.boot = f"{boot_prefix}-1"
@@ -49,6 +65,7 @@ class CounterChannel:
             "seq": seq,
             "boot": self.boot,
             "pairs_total": total,
+            "rejects_total": self.rejects(pairs) - self._rejects_base,
             "state": state,  # (a StrEnum: orjson writes its value, without a Python call)
             "style": self.style,
             "rpm": rpm,
@@ -57,11 +74,17 @@ class CounterChannel:
             body["reason"] = reason
         return orjson.dumps(body)
 
+    def rejects(self, pairs: int) -> int:
+        """Pairs rejected of ``pairs`` knitted since the run started: whole pairs of the share,
+        so a boot's rejects (a difference of two) never exceed its pairs."""
+        return int(pairs * self.reject_share)
+
     def _reboot(self, pairs: int) -> None:
         self.boots += 1
         self.boot = f"{self._prefix}-{self.boots}"
         self._seq = 0
         self._base = pairs
+        self._rejects_base = self.rejects(pairs)
 
     def report(
         self,

@@ -124,6 +124,7 @@ class Fleet:
                         counter_topic(enterprise.id, machine.id),
                         machine.style.name,
                         self._boot_prefix,
+                        machine.style.reject_share,
                     )
                 )
                 self._topics.append(counter_topic(enterprise.id, machine.id))
@@ -396,6 +397,8 @@ class Fleet:
                     channel.boots,
                     model.stopped_by_reason(),
                     {str(r): n for r, n in self._stop_readings[i].items()},
+                    channel.rejects(int(model.knitted)),
+                    model.running_s,
                 )
             )
         acknowledged = connections.acknowledged(deadline)

@@ -217,6 +217,11 @@ class MachineModel:
                 self.stopped[self._stop] += remaining
             self._stop, self._remaining = dynamics.next_episode(self._stop, rng)
 
+    @property
+    def running_s(self) -> float:
+        """Staffed seconds running since ``start`` (pairs are knitted only while running)."""
+        return self.knitted / self._rate if self._rate > 0 else 0.0
+
     def state(self, now: float) -> MachineState:
         """The state at ``now``, which must be the time last advanced to."""
         if not self._calendar.is_on(now):

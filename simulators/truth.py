@@ -27,6 +27,10 @@ class MachineTruth:
     boots: int
     stopped_s: dict[str, float] = field(default_factory=dict)
     stop_readings: dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    """Of ``pairs``, the rejected ones (the sum of each boot's last ``rejects_total``)."""
+    running_s: float = 0.0
+    """Simulated seconds running: ``pairs`` / the style's rate, before rounding to whole pairs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,10 @@ class Truth:
     @property
     def total_pairs(self) -> int:
         return sum(m.pairs for m in self.machines)
+
+    @property
+    def total_rejects(self) -> int:
+        return sum(m.rejects for m in self.machines)
 
     def stopped_s(self, enterprise: str | None = None) -> dict[str, float]:
         """Seconds stopped per reason, of the park or of one enterprise."""
@@ -66,10 +74,13 @@ class Truth:
                     "boots": m.boots,
                     "stopped_s": dict(m.stopped_s),
                     "stop_readings": dict(m.stop_readings),
+                    "rejects": m.rejects,
+                    "running_s": m.running_s,
                 }
                 for m in self.machines
             ],
             "total_pairs": self.total_pairs,
+            "total_rejects": self.total_rejects,
             "stopped_s": self.stopped_s(),
             "complete": self.complete,
             "readings": self.readings,
@@ -96,6 +107,8 @@ def read_truth(path: Path) -> Truth:
                 m["boots"],
                 dict(m.get("stopped_s", {})),
                 dict(m.get("stop_readings", {})),
+                m.get("rejects", 0),
+                m.get("running_s", 0.0),
             )
             for m in data["machines"]
         ),

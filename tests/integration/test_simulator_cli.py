@@ -251,9 +251,14 @@ def test_truth_json_has_the_documented_shape(tmp_path: Path, mosquitto: Mosquitt
     assert data["seed"] == 1
     assert data["started_ms"] <= data["ended_ms"]
     assert {tuple(sorted(m)) for m in data["machines"]} == {
-        ("boots", "enterprise", "machine", "pairs", "stop_readings", "stopped_s")
-    }
+        (
+            "boots", "enterprise", "machine", "pairs", "rejects", "running_s", "stop_readings",
+            "stopped_s",
+        )
+    }  # fmt: skip
     assert data["total_pairs"] == sum(m["pairs"] for m in data["machines"])
+    assert data["total_rejects"] == sum(m["rejects"] for m in data["machines"])
+    assert all(0 <= m["rejects"] <= m["pairs"] for m in data["machines"])
     reasons = {"yarn_change", "waiting_material", "yarn_break", "needle_break", "maintenance"}
     assert set(data["stopped_s"]) == reasons
     for reason in reasons:

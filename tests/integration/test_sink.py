@@ -84,19 +84,8 @@ def test_a_batch_is_written_and_read_back_with_its_types(
         result = sink.write(lines)
     assert (result.lines, result.written, result.dropped_lines, result.error) == (4, 4, 0, None)
     rows = select(client, config, 'SELECT * FROM "raw"."production" GROUP BY *')
+    # style is a tag: one series per machine and style, the series without it first
     assert rows == [
-        {
-            "time": production_time_ns(ts, 7),
-            "boot": "boot-a",
-            "pairs": 3,
-            "pairs_total": 103,
-            "rpm": 812.5,
-            "seq": 7,
-            "state": "running",
-            "style": "terry",
-            "enterprise": "ent-1",
-            "machine": "m-1",
-        },
         {
             "time": production_time_ns(ts, 8),
             "boot": "boot-a",
@@ -105,9 +94,21 @@ def test_a_batch_is_written_and_read_back_with_its_types(
             "rpm": None,
             "seq": 8,
             "state": "idle",
-            "style": None,
             "enterprise": "ent-1",
             "machine": "m-1",
+            "style": "",
+        },
+        {
+            "time": production_time_ns(ts, 7),
+            "boot": "boot-a",
+            "pairs": 3,
+            "pairs_total": 103,
+            "rpm": 812.5,
+            "seq": 7,
+            "state": "running",
+            "enterprise": "ent-1",
+            "machine": "m-1",
+            "style": "terry",
         },
         {
             "time": ts * 1_000_000 + 1,
@@ -117,9 +118,9 @@ def test_a_batch_is_written_and_read_back_with_its_types(
             "rpm": 0.0,
             "seq": 1_000_001,
             "state": "off",
-            "style": None,
             "enterprise": "ent-1",
             "machine": "m-2",
+            "style": "",
         },
     ]
     types = select(client, config, 'SHOW FIELD KEYS FROM "raw"."production"')
@@ -130,8 +131,9 @@ def test_a_batch_is_written_and_read_back_with_its_types(
         "rpm": "float",
         "seq": "integer",
         "state": "string",
-        "style": "string",
     }
+    tags = select(client, config, 'SHOW TAG KEYS FROM "raw"."production"')
+    assert {r["tagKey"] for r in tags} == {"enterprise", "machine", "style"}
     gateway = select(client, config, 'SELECT "online" FROM "raw"."gateway" GROUP BY *')
     assert gateway == [{"time": ts * 1_000_000, "online": True, "enterprise": "ent-1"}]
 
@@ -140,14 +142,15 @@ def test_the_later_line_for_the_same_point_in_one_request_wins(
     client: httpx.Client, config: InfluxConfig
 ) -> None:
     ts = now_ms()
+    # a point is its tags (style included) and time: a redelivery has the reading's own style
     first = production_line("e", "m", ts, 5, "b", 4, 10, "running", "a", 100.0)
-    second = production_line("e", "m", ts, 5, "b", 6, 12, "idle", "z", 200.0)
+    second = production_line("e", "m", ts, 5, "b", 6, 12, "idle", "a", 200.0)
     with InfluxSink(config, client) as sink:
         assert sink.write([first, second]).written == 2
     rows = select(client, config, 'SELECT * FROM "raw"."production"')
     assert len(rows) == 1
     assert (rows[0]["pairs"], rows[0]["pairs_total"], rows[0]["state"]) == (6, 12, "idle")
-    assert (rows[0]["style"], rows[0]["rpm"]) == ("z", 200.0)
+    assert (rows[0]["style"], rows[0]["rpm"]) == ("a", 200.0)
 
 
 def test_a_pairs_only_line_rewrites_pairs_and_keeps_the_other_fields(
@@ -160,7 +163,8 @@ def test_a_pairs_only_line_rewrites_pairs_and_keeps_the_other_fields(
     with InfluxSink(config, client) as sink:
         sink.write([reading, other])
         # a later request: the correction merges into the stored point
-        assert sink.write([pairs_correction_line("e", "m", time_ns, 2)]).written == 1
+        # (naming the point's style tag, as the collector's corrections do)
+        assert sink.write([pairs_correction_line("e", "m", time_ns, 2, None, "terry")]).written == 1
         # the same in one request: a reading and, after it, its correction
         later = production_line("e", "m", ts, 11, "b", 9, 60, "fault", None, None)
         time_later = production_time_ns(ts, 11)

@@ -612,3 +612,29 @@ def test_any_order_never_counts_more_than_was_knitted(
                 points[(boot, outcome.correction.seq)] = outcome.correction.pairs
     assert all(v >= 0 for v in points.values())
     assert sum(points.values()) <= knitted
+
+
+def test_a_correction_names_the_style_of_the_reading_it_rewrites() -> None:
+    """Style is a tag of the stored point: a correction written without it would be a point of
+    another series, counted twice."""
+    ledger = Ledger()
+    ledger.apply(E, M, "a", 0, 1000, 3, None, "terry")
+    ledger.apply(E, M, "a", 2, 1002, 9, None, "plain")
+    late = ledger.apply(E, M, "a", 1, 1001, 5, None, "terry")
+    assert late.correction == Correction(1002, 2, 4, None, "plain")
+    restored = Ledger.load(ledger.dump())
+    assert restored.apply(E, M, "a", 4, 1004, 12, None, "plain").pairs == 3
+    again = restored.apply(E, M, "a", 3, 1003, 10, None, "plain")
+    assert again.correction == Correction(1004, 4, 2, None, "plain")
+
+
+def test_a_snapshot_without_styles_loads_with_none() -> None:
+    ledger = Ledger()
+    ledger.apply(E, M, "a", 0, 1000, 3)
+    ledger.apply(E, M, "a", 2, 1002, 9)
+    data = ledger.dump()
+    for _e, _m, boots, _closed in data["machines"]:
+        for value in boots.values():
+            del value[7]
+    late = Ledger.load(data).apply(E, M, "a", 1, 1001, 5)
+    assert late.correction == Correction(1002, 2, 4, None, None)

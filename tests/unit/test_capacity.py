@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.capacity import planned_per_year, year_bounds
+from collector.capacity import machine_planned_lines, planned_lines, planned_per_year, year_bounds
 from contract.calendar import ShiftPattern, WorkCalendar
 from contract.registry import Registry, RegistryEnterprise, RegistryMachine
 from influx.capacity import capacity_lines
@@ -92,3 +92,29 @@ def test_the_year_is_the_parks_calendar_year() -> None:
     new_years_eve = int(dt.datetime(2026, 12, 31, 23, 59, tzinfo=SHANGHAI).timestamp() * 1000)
     assert year_bounds(new_years_eve, SHANGHAI) == YEAR_2026
     assert year_bounds(end, SHANGHAI)[0] == end
+
+
+def test_each_machine_gets_its_enterprises_planned_seconds_per_hour() -> None:
+    day_shift = WorkCalendar(
+        ShiftPattern("day", ((480, 1080),), frozenset(range(5)), SHANGHAI)  # 08:00-18:00
+    )
+    calendars = {"E0001": day_shift, "E0002": None}
+    # Monday 2 March 2026, 07:30 to 08:30 Shanghai: the shift starts at 08:00
+    start = int(dt.datetime(2026, 3, 2, 7, 0, tzinfo=SHANGHAI).timestamp() * 1000)
+    lines = machine_planned_lines(PARK, calendars.get, start + 1_800_000, start + 5_400_000)
+    planned = {
+        line.split(" ")[0] + "@" + line.split(" ")[2]: fields(line)["planned_s"] for line in lines
+    }
+    seven, eight = f"{start}000000", f"{start + 3_600_000}000000"
+    assert planned == {
+        **{f"machine_1h,enterprise=E0001,machine=M00{i}@{seven}": 0.0 for i in (1, 2, 3)},
+        **{f"machine_1h,enterprise=E0001,machine=M00{i}@{eight}": 1800.0 for i in (1, 2, 3)},
+        "machine_1h,enterprise=E0002,machine=M001@" + seven: 3600.0,
+        "machine_1h,enterprise=E0002,machine=M001@" + eight: 1800.0,
+    }
+    enterprise_sums = planned_lines(PARK, calendars.get, start + 1_800_000, start + 5_400_000)
+    by_enterprise = {
+        line.split(" ")[0] + "@" + line.split(" ")[2]: fields(line)["planned_s"]
+        for line in enterprise_sums
+    }
+    assert by_enterprise[f"enterprise_1h,enterprise=E0001@{eight}"] == 3 * 1800.0

@@ -195,7 +195,10 @@ def test_every_accepted_reading_is_one_line_that_parses_back(
     assert len(line.splitlines()) == 1
     measurement, tags, fields, time_ns = parse_line(line)
     assert measurement == "production"
-    assert tags == {"enterprise": verdict.enterprise, "machine": verdict.machine}
+    expected_tags = {"enterprise": verdict.enterprise, "machine": verdict.machine}
+    if d.style is not None:
+        expected_tags["style"] = d.style
+    assert tags == expected_tags
     expected: dict[str, object] = {
         "pairs": pairs,
         "pairs_total": d.pairs_total,
@@ -203,8 +206,6 @@ def test_every_accepted_reading_is_one_line_that_parses_back(
         "boot": d.boot,
         "state": d.state.value,
     }
-    if d.style is not None:
-        expected["style"] = d.style
     if d.rpm is not None:
         expected["rpm"] = float(d.rpm)
     assert fields == expected

@@ -63,7 +63,7 @@ def test_parse_production_reads_back_the_reading() -> None:
         "E0001", "M007", 1_700_000_000_123, 2_000_005, "b-9", 4, 77, "idle", "terry", 12.5
     )
     assert parse_production(line.encode()) == Record(
-        "E0001", "M007", "b-9", 2_000_005, 1_700_000_000_123, 77
+        "E0001", "M007", "b-9", 2_000_005, 1_700_000_000_123, 77, None, "terry"
     )
 
 

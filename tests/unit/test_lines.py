@@ -19,6 +19,7 @@ from influx.lines import (
     production_line,
     production_time_ns,
     rejected_line,
+    rejects_correction_line,
     tag_value,
 )
 from tests.support.line_protocol import parse_line
@@ -29,8 +30,8 @@ def test_production_line_has_every_field_and_the_derived_time() -> None:
         "ent-1", "m_7", 1_700_000_000_123, 42, "b0", 3, 1200, MachineState.RUNNING, "terry", 812.5
     )
     assert line == (
-        "production,enterprise=ent-1,machine=m_7 "
-        'pairs=3i,pairs_total=1200i,seq=42i,boot="b0",state="running",style="terry",rpm=812.5 '
+        "production,enterprise=ent-1,machine=m_7,style=terry "
+        'pairs=3i,pairs_total=1200i,seq=42i,boot="b0",state="running",rpm=812.5 '
         "1700000000123000042"
     )
 
@@ -41,8 +42,9 @@ def test_production_line_leaves_out_missing_style_and_rpm() -> None:
         "production,enterprise=e,machine=m "
         'pairs=0i,pairs_total=0i,seq=1i,boot="b",state="idle" 5000001'
     )
-    assert production_line("e", "m", 5, 1, "b", 0, 0, "idle", "s", None).endswith(
-        ',state="idle",style="s" 5000001'
+    assert production_line("e", "m", 5, 1, "b", 0, 0, "idle", "s", None) == (
+        "production,enterprise=e,machine=m,style=s "
+        'pairs=0i,pairs_total=0i,seq=1i,boot="b",state="idle" 5000001'
     )
     assert production_line("e", "m", 5, 1, "b", 0, 0, "idle", None, 3.0).endswith(
         ',state="idle",rpm=3.0 5000001'
@@ -73,7 +75,8 @@ def test_correction_line_carries_only_pairs() -> None:
 
 def test_counter_reset_mark_on_a_reading_and_in_a_correction() -> None:
     line = production_line("e", "m", 5, 1, "b", 4, 4, "running", "s", 2.0, counter_reset=True)
-    assert line.endswith(',style="s",rpm=2.0,counter_reset=1i 5000001')
+    assert line.endswith(',state="running",rpm=2.0,counter_reset=1i 5000001')
+    assert line.startswith("production,enterprise=e,machine=m,style=s ")
     assert parse_line(line)[2]["counter_reset"] == 1
     assert "counter_reset" not in production_line("e", "m", 5, 1, "b", 4, 4, "idle", None, None)
     assert pairs_correction_line("e", "m", 7, 4, counter_reset=False) == (
@@ -191,3 +194,15 @@ def test_stop_reason_is_a_string_field() -> None:
     assert fields["reason"] == "needle_break"
     assert "reason" not in tags
     assert "reason" not in production_line("e", "m", 5, 1, "b", 0, 4, "idle", None, None)
+
+
+def test_corrections_name_the_style_tag_of_the_point_they_rewrite() -> None:
+    assert pairs_correction_line("e", "m", 7, 4, None, "terry") == (
+        "production,enterprise=e,machine=m,style=terry pairs=4i 7"
+    )
+    assert rejects_correction_line("e", "m", 7, 1, "terry") == (
+        "production,enterprise=e,machine=m,style=terry rejects=1i 7"
+    )
+    assert (
+        rejects_correction_line("e", "m", 7, 1) == "production,enterprise=e,machine=m rejects=1i 7"
+    )

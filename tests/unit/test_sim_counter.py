@@ -128,8 +128,8 @@ def test_a_dropped_reading_is_carried_by_the_next() -> None:
     assert channel.report(1, 5, MachineState.RUNNING, 1.0, TickFaults(drop=True)) == []
     (payload,) = channel.report(2, 9, MachineState.RUNNING, 1.0)
     assert orjson.loads(payload) | {"rpm": 0} == {
-        "ts": 2, "seq": 1, "boot": "run1-1", "pairs_total": 9, "state": "running",
-        "style": "terry-sport", "rpm": 0,
+        "ts": 2, "seq": 1, "boot": "run1-1", "pairs_total": 9, "rejects_total": 0,
+        "state": "running", "style": "terry-sport", "rpm": 0,
     }  # fmt: skip
 
 

@@ -34,6 +34,19 @@ def test_valid_reading() -> None:
     assert verdict.data.state is MachineState.RUNNING
 
 
+def test_rejects_total_is_optional_and_at_most_the_pairs() -> None:
+    bare = Validator().validate(TOPIC, payload(), NOW)
+    assert isinstance(bare, Reading)
+    assert bare.data.rejects_total is None
+    full = Validator().validate(TOPIC, payload(rejects_total=120), NOW)
+    assert isinstance(full, Reading)
+    assert full.data.rejects_total == 120
+    refused = Validator().validate(TOPIC, payload(rejects_total=121), NOW)
+    assert refused == Rejection(
+        Reason.INVALID_VALUE, "Value error, rejects_total 121 is more than pairs_total 120"
+    )
+
+
 def test_optional_fields_may_be_absent() -> None:
     verdict = Validator().validate(TOPIC, payload(style=..., rpm=...), NOW)
     assert isinstance(verdict, Reading)
@@ -76,6 +89,11 @@ def test_a_stop_without_reason_omits_it_or_sends_null() -> None:
         (TOPIC, payload(pairs_total=-1), Reason.OUT_OF_RANGE),
         (TOPIC, payload(pairs_total=10**12), Reason.OUT_OF_RANGE),
         (TOPIC, payload(rpm=-3), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(rejects_total=-1), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(rejects_total=10**12), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(rejects_total="3"), Reason.WRONG_TYPE),
+        (TOPIC, payload(rejects_total=1.5), Reason.WRONG_TYPE),
+        (TOPIC, payload(rejects_total=121), Reason.INVALID_VALUE),
         (TOPIC, payload(state="dancing"), Reason.INVALID_VALUE),
         (TOPIC, payload(boot="has space"), Reason.INVALID_VALUE),
         (TOPIC, payload(style='x",y=1'), Reason.INVALID_VALUE),
