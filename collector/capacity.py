@@ -76,15 +76,7 @@ def working_ms(calendar: WorkCalendar | None, lo: int, hi: int) -> int:
     """Milliseconds of ``[lo, hi)`` the calendar plans as working (None: always working)."""
     if calendar is None:
         return max(0, hi - lo)
-    total = 0
-    t = lo
-    while t < hi:
-        period = calendar.period(t)
-        end = min(period.end, hi)
-        if period.working:
-            total += end - t
-        t = end
-    return total
+    return calendar.working_ms(lo, hi)
 
 
 def planned_lines(

@@ -62,14 +62,7 @@ def mqtt_config(settings: CollectorSettings) -> MqttSourceConfig:
 
 
 def influx_config(settings: CollectorSettings) -> InfluxConfig:
-    return InfluxConfig(
-        url=settings.influx_url,
-        database=settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password,
-        token=settings.influx_token,
-        timeout=settings.influx_timeout,
-    )
+    return InfluxConfig.of(settings)
 
 
 class Collector:

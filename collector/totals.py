@@ -179,15 +179,7 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     err = sys.stderr if err is None else err
     try:
         settings = CliApp.run(TotalsSettings, cli_args=join_negative_times(argv))
-        config = InfluxConfig(
-            url=settings.influx_url,
-            database=settings.influx_db,
-            retention_policy=settings.influx_rp or None,
-            username=settings.influx_username,
-            password=settings.influx_password,
-            token=settings.influx_token,
-            timeout=settings.influx_timeout,
-        )
+        config = InfluxConfig.of(settings, retention_policy=settings.influx_rp or None)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = "-".join(str(p) for p in first["loc"]).replace("_", "-")

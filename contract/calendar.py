@@ -279,3 +279,14 @@ class WorkCalendar:
 
     def working(self, t_ms: int) -> bool:
         return self.period(t_ms).working
+
+    def working_ms(self, lo: int, hi: int) -> int:
+        """Milliseconds of ``[lo, hi)`` the calendar plans as working."""
+        total, t = 0, lo
+        while t < hi:
+            period = self.period(t)
+            end = min(period.end, hi)
+            if period.working:
+                total += end - t
+            t = end
+        return total

@@ -6,7 +6,7 @@ the API's paths.
 """
 
 import base64
-from typing import Self
+from typing import Any, Protocol, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -37,6 +37,23 @@ def check_url(value: str) -> str:
     return value.rstrip("/")
 
 
+class InfluxSettings(Protocol):
+    """The InfluxDB options a command's settings share (``--influx-url``, ``--influx-db``, ...)."""
+
+    @property
+    def influx_url(self) -> str: ...
+    @property
+    def influx_db(self) -> str: ...
+    @property
+    def influx_username(self) -> str | None: ...
+    @property
+    def influx_password(self) -> SecretStr | None: ...
+    @property
+    def influx_token(self) -> SecretStr | None: ...
+    @property
+    def influx_timeout(self) -> float: ...
+
+
 class InfluxConfig(BaseModel):
     """Where and how to reach InfluxDB.
 
@@ -56,6 +73,19 @@ class InfluxConfig(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     """Seconds to connect, and to wait for each answer."""
     gzip: bool = True
+
+    @classmethod
+    def of(cls, settings: InfluxSettings, **overrides: Any) -> Self:
+        """The configuration a command's ``--influx-*`` settings give (``overrides`` replace)."""
+        fields: dict[str, Any] = {
+            "url": settings.influx_url,
+            "database": settings.influx_db,
+            "username": settings.influx_username,
+            "password": settings.influx_password,
+            "token": settings.influx_token,
+            "timeout": settings.influx_timeout,
+        }
+        return cls(**(fields | overrides))
 
     @field_validator("url")
     @classmethod

@@ -19,7 +19,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 
 from contract.calendar import time_zone
-from contract.registry import Registry, parse_registry
+from contract.registry import Registry, RegistryFileError, load_registry
 from contract.shift_calendar import read_calendar, registry_calendar
 from contract.times import join_negative_times, parse_time
 from contract.version import version_line
@@ -51,15 +51,9 @@ def _registry(settings: ReportSettings) -> Registry | None:
     if settings.registry is None:
         return None
     try:
-        raw = settings.registry.read_bytes()
-    except OSError as exc:
-        raise CalendarFileError(
-            f"cannot read park registry {settings.registry}: {exc.strerror or exc}"
-        ) from None
-    try:
-        return parse_registry(raw)
-    except ValueError as exc:
-        raise CalendarFileError(f"park registry {settings.registry}: {exc}") from None
+        return load_registry(settings.registry)
+    except RegistryFileError as exc:
+        raise CalendarFileError(str(exc)) from None
 
 
 def request_of(settings: ReportSettings, now_ms: int) -> Request:
@@ -134,14 +128,7 @@ def run(
     except ReportError as exc:
         err.write(f"{PROG}: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    config = InfluxConfig(
-        url=settings.influx_url,
-        database=settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password,
-        token=settings.influx_token,
-        timeout=settings.influx_timeout,
-    )
+    config = InfluxConfig.of(settings)
     http = make_client(config) if client is None else client
     bar, progress = _progress(err)
     try:

@@ -54,17 +54,6 @@ def months(lo: int, hi: int, tz: dt.tzinfo) -> list[Period]:
     return out
 
 
-def _working_ms(calendar: WorkCalendar, lo: int, hi: int) -> int:
-    total, t = 0, lo
-    while t < hi:
-        period = calendar.period(t)
-        end = min(period.end, hi)
-        if period.working:
-            total += end - t
-        t = end
-    return total
-
-
 def _name(start: int, end: int, tz: dt.tzinfo) -> str:
     a = dt.datetime.fromtimestamp(start / 1000, tz)
     b = dt.datetime.fromtimestamp(end / 1000, tz)
@@ -92,7 +81,7 @@ def shifts(calendar: WorkCalendar | None, lo: int, hi: int, tz: dt.tzinfo) -> li
             windows[-1] = (windows[-1][0], max(b, windows[-1][1]))
         else:
             windows.append((a, b))
-    kept = [(a, b) for a, b in windows if _working_ms(calendar, a, b) > 0]
+    kept = [(a, b) for a, b in windows if calendar.working_ms(a, b) > 0]
     first, last = lo // HOUR_MS * HOUR_MS, -(-hi // HOUR_MS) * HOUR_MS
     out: list[Period] = []
     previous_end = min(first, kept[0][0]) if kept else first

@@ -55,14 +55,7 @@ class BackfillSettings(HosierySettings):
 
     def influx_config(self) -> InfluxConfig:
         try:
-            return InfluxConfig(
-                url=self.influx_url,
-                database=self.influx_db,
-                username=self.influx_username,
-                password=self.influx_password,
-                token=self.influx_token,
-                timeout=self.influx_timeout,
-            )
+            return InfluxConfig.of(self)
         except ValidationError as exc:
             raise ParameterError(f"InfluxDB: {exc.errors()[0]['msg']}") from None
 
