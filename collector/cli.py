@@ -1,11 +1,9 @@
 """``hosiery-collector``: run the collector, or ``hosiery-collector totals`` to report output;
 ``--version`` prints the product's version."""
 
-import signal
 import sys
 import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
@@ -14,6 +12,7 @@ from collector.errors import CollectorError
 from collector.logs import configure_logging
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from contract.signals import StopOnSignals
 from contract.version import version_line
 from influx.errors import InfluxError
 
@@ -45,12 +44,7 @@ def run(argv: Sequence[str]) -> int:
     configure_logging(settings.log_format, settings.log_level)
     collector = Collector(settings)
     stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with StopOnSignals(stop):
         try:
             collector.start()
         except (CollectorError, InfluxError) as exc:
@@ -61,9 +55,6 @@ def run(argv: Sequence[str]) -> int:
                 collector.stop()
                 return _fail(f"pipeline failed: {pipeline.failed}", EXIT_FAILED)
         return 0 if collector.stop() else EXIT_FAILED
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,13 +12,12 @@ that cannot be used, 1 when the final readings could not all be delivered.
 """
 
 import argparse
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
+from contract.signals import StopOnSignals
 from contract.version import version_line
 from simulators.errors import DeliveryError, ParameterError, SimulatorError
 from simulators.fleet import Fleet
@@ -189,12 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     config = settings.fleet_config()
     fleet = Fleet(config, log=_say, freeze_heap=True)  # (the process is the fleet's alone)
     stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with StopOnSignals(stop):
         fleet.connect()
         enterprises = len(fleet.park.enterprises)
         _say(
@@ -204,9 +198,6 @@ def _run(args: argparse.Namespace) -> int:
             f"(speed {config.speed:g}x); Ctrl-C to stop"
         )
         truth = fleet.run(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if settings.truth_file is not None:
         try:
             write_truth(settings.truth_file, truth)

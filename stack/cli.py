@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext, suppress
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import httpx
 from pydantic import ValidationError
 
 from contract.durations import duration_argument
+from contract.signals import StopOnSignals
 from contract.version import version_line
 from influx.config import query_url
 from stack.accounts import COLLECTOR_USER, BrokerAccounts
@@ -348,32 +348,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     stack = Stack(args)
     stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
     # SIGHUP: the terminal closed. The children have process groups of their own, so only
-    # this command hears it, and must stop them.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
-    try:
-        stack.start()
-    except (ServerError, TimeoutError, subprocess.CalledProcessError) as exc:
-        stack.stop()
-        sys.stderr.write(f"hosiery-stack: {exc}\n")
-        return 2
-    description = stack.describe()
-    _say(description)
-    columns = shutil.get_terminal_size().columns
-    # The lines printed, as the terminal wraps them, and one blank line under them.
-    reserve = sum(-(-max(1, len(line)) // columns) for line in description.splitlines()) + 1
-    try:
-        code = watch_until_stopped(stack, stop, sys.stdout, reserve=reserve)
-    finally:
-        _say("hosiery-stack: stopping")
-        stack.stop()
-    _say("hosiery-stack: stopped")
-    return code
+    # this command hears it, and must stop them. The handlers stay until the command returns.
+    with StopOnSignals(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+        try:
+            stack.start()
+        except (ServerError, TimeoutError, subprocess.CalledProcessError) as exc:
+            stack.stop()
+            sys.stderr.write(f"hosiery-stack: {exc}\n")
+            return 2
+        description = stack.describe()
+        _say(description)
+        columns = shutil.get_terminal_size().columns
+        # The lines printed, as the terminal wraps them, and one blank line under them.
+        reserve = sum(-(-max(1, len(line)) // columns) for line in description.splitlines()) + 1
+        try:
+            code = watch_until_stopped(stack, stop, sys.stdout, reserve=reserve)
+        finally:
+            _say("hosiery-stack: stopping")
+            stack.stop()
+        _say("hosiery-stack: stopped")
+        return code
 
 
 def _say(text: str) -> None:

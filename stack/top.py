@@ -23,18 +23,17 @@ InfluxDB cannot be read with ``--once``.
 
 import argparse
 import datetime as dt
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import httpx
 from pydantic import ValidationError
 
 from contract.secret_files import SecretFileError
+from contract.signals import StopOnSignals
 from contract.version import version_line
 from stack.errors import TopError
 from stack.probe import CollectorProbe
@@ -142,19 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run(settings, sys.stdout, stop)
+        with StopOnSignals(stop):
+            return run(settings, sys.stdout, stop)
     except TopError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
