@@ -70,6 +70,20 @@ class Outcome(NamedTuple):
     reading carries none)."""
     rejects_correction: Correction | None = None
     """A stored reading whose ``rejects`` must be rewritten (``Correction.pairs`` holds them)."""
+    stopped_ms: dict[str, int] | None = None
+    """Milliseconds stopped per reason since the previous reading that carried
+    ``stopped_ms_total`` (None: the reading carries none)."""
+    stopped_correction: "StoppedCorrection | None" = None
+    """A stored reading whose ``stopped_ms`` must be rewritten."""
+
+
+class StoppedCorrection(NamedTuple):
+    """A stored reading's new milliseconds stopped per reason, after a late reading before it."""
+
+    ts: int
+    seq: int
+    stopped_ms: dict[str, int]
+    style: str | None = None
 
 
 DUPLICATE = Outcome(Verdict.DUPLICATE)
@@ -85,13 +99,20 @@ _ACCEPTED = Verdict.ACCEPTED
 class _Boot:
     """The recent readings of one boot, in ``seq`` order, and the newest one evicted (floor)."""
 
-    __slots__ = ("base", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs", "styles", "tss")
+    __slots__ = (
+        "base", "downs", "floor_down", "floor_pt", "floor_seq", "floor_ts", "pts", "seqs",
+        "styles", "tss",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
         self.pts: list[int] = []
         self.tss: list[int] = []
         self.styles: list[str | None] = []
+        self.downs: list[dict[str, int] | None] = []
+        """Each reading's ``stopped_ms_total`` (None: it carried none)."""
+        self.floor_down: dict[str, int] | None = None
+        """The newest ``stopped_ms_total`` evicted from the window."""
         self.floor_seq = -1
         self.floor_pt = 0
         self.floor_ts = -1
@@ -108,6 +129,8 @@ class _Boot:
             self.floor_ts,
             self.base,
             list(self.styles),
+            [_plain(d) for d in self.downs],
+            _plain(self.floor_down),
         ]
 
     @classmethod
@@ -120,7 +143,27 @@ class _Boot:
         boot.base = data[6] if len(data) > 6 else (boot.seqs[0] if boot.seqs else 0)
         # Snapshots before style became a tag: the readings' points carry none.
         boot.styles = list(data[7]) if len(data) > 7 else [None] * len(boot.seqs)
+        # Snapshots before stopped time per reason was counted.
+        boot.downs = list(data[8]) if len(data) > 8 else [None] * len(boot.seqs)
+        boot.floor_down = data[9] if len(data) > 9 else None
         return boot
+
+    def prior_down(self, i: int) -> dict[str, int] | None:
+        """The newest ``stopped_ms_total`` before position ``i`` (the floor's when none)."""
+        downs = self.downs
+        while i:
+            i -= 1
+            if downs[i] is not None:
+                return downs[i]
+        return self.floor_down
+
+    def next_down(self, i: int) -> int | None:
+        """The position of the first reading from ``i`` on that carried ``stopped_ms_total``."""
+        downs = self.downs
+        for j in range(i, len(downs)):
+            if downs[j] is not None:
+                return j
+        return None
 
 
 class _Machine:
@@ -190,7 +233,7 @@ class Ledger:
         if counted.verdict is not _ACCEPTED:
             return outcome
         # (NamedTuple._replace costs about a microsecond; this is a plain tuple copy)
-        return _new_tuple(Outcome, (*outcome[:6], counted.pairs, counted.correction))
+        return _new_tuple(Outcome, (*outcome[:6], counted.pairs, counted.correction, *outcome[8:]))
 
     def apply(  # noqa: PLR0912, PLR0915 - the per-reading path stays inline: a call costs ~10 %
         self,
@@ -202,6 +245,7 @@ class Ledger:
         pairs_total: int,
         rejects_total: int | None = None,
         style: str | None = None,
+        stopped_ms_total: dict[str, int] | None = None,
     ) -> Outcome:
         """Account one reading and return what to store for it.
 
@@ -211,12 +255,19 @@ class Ledger:
         ``rejects_total``, a second cumulative counter of the boot, is accounted for the
         accepted readings that carry it by a ledger of its own, with the same rules (resets,
         duplicates, late readings), and given in ``Outcome.rejects``.
+
+        ``stopped_ms_total`` (milliseconds stopped per reason, cumulative in the boot) gives
+        ``Outcome.stopped_ms``: per reason, the difference from the newest earlier reading of the
+        boot that carried it (the whole value after a reset, or at the boot's first one); a
+        late reading corrects the next such reading (``Outcome.stopped_correction``).
         """
         key = (enterprise, machine)
         state = self._machines.get(key)
         ledger = None if state is None else state.boots.get(boot)
         if ledger is None:
-            opened = self._open_boot(key, state, boot, seq, ts, pairs_total, style)
+            opened = self._open_boot(
+                key, state, boot, seq, ts, pairs_total, style, stopped_ms_total
+            )
             if rejects_total is None or opened.verdict is not _ACCEPTED:
                 return opened
             return self._count_rejects(
@@ -255,24 +306,34 @@ class Ledger:
                 return IMPLAUSIBLE
         tss = ledger.tss
         styles = ledger.styles
+        downs = ledger.downs
+        stopped = stopped_fix = None
+        if stopped_ms_total is not None:
+            stopped, stopped_fix = _stopped(ledger, i, stopped_ms_total)
         if i == n:
             seqs.append(seq)
             pts.append(pairs_total)
             tss.append(ts)
             styles.append(style)
+            downs.append(stopped_ms_total)
         else:
             self._fill(enterprise, ledger, i, seq)
             seqs.insert(i, seq)
             pts.insert(i, pairs_total)
             tss.insert(i, ts)
             styles.insert(i, style)
+            downs.insert(i, stopped_ms_total)
         if n >= self.window:
             ledger.floor_seq = seqs.pop(0)
             ledger.floor_pt = pts.pop(0)
             ledger.floor_ts = tss.pop(0)
             del styles[0]
+            evicted = downs.pop(0)
+            if evicted is not None:
+                ledger.floor_down = evicted
         outcome = _new_tuple(
-            Outcome, (_ACCEPTED, pairs, correction, False, reset, found, None, None)
+            Outcome,
+            (_ACCEPTED, pairs, correction, False, reset, found, None, None, stopped, stopped_fix),
         )
         if rejects_total is None:
             return outcome
@@ -321,8 +382,10 @@ class Ledger:
         ts: int,
         pairs_total: int,
         style: str | None,
+        stopped_ms_total: dict[str, int] | None,
     ) -> Outcome:
-        """The first reading seen of a boot: it counts its whole ``pairs_total``."""
+        """The first reading seen of a boot: it counts its whole ``pairs_total`` (and
+        ``stopped_ms_total``)."""
         if state is None:
             if not self._plausible(pairs_total, None):
                 return IMPLAUSIBLE
@@ -342,11 +405,15 @@ class Ledger:
         ledger.pts.append(pairs_total)
         ledger.tss.append(ts)
         ledger.styles.append(style)
+        ledger.downs.append(stopped_ms_total)
         if len(state.boots) > self.open_boots:
             oldest = next(iter(state.boots))
             del state.boots[oldest]
             state.closed.append(oldest)
-        return _new_tuple(Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0, None, None))
+        stopped = None if stopped_ms_total is None else dict(stopped_ms_total)
+        return _new_tuple(
+            Outcome, (_ACCEPTED, pairs_total, None, reset, False, 0, None, None, stopped, None)
+        )
 
     def dump(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the ledger (the limit is configuration, not state)."""
@@ -380,6 +447,40 @@ class Ledger:
         if "rejects" in data:
             ledger._rejects = cls.load(data["rejects"])
         return ledger
+
+
+def _plain(totals: dict[str, int] | None) -> dict[str, int] | None:
+    """``totals`` with plain ``str`` keys (a reading's are ``StopReason``s), for JSON."""
+    return None if totals is None else {str(why): ms for why, ms in totals.items()}
+
+
+def _deltas(totals: dict[str, int], before: dict[str, int] | None) -> dict[str, int]:
+    """Per reason, ``totals`` less ``before`` (a counter that fell was reset: its whole value)."""
+    if not before:
+        return dict(totals)
+    out = {}
+    for reason, total in totals.items():
+        prior = before.get(reason, 0)
+        out[reason] = total - prior if total >= prior else total
+    return out
+
+
+def _stopped(
+    ledger: _Boot, i: int, totals: dict[str, int]
+) -> tuple[dict[str, int], StoppedCorrection | None]:
+    """A reading's stopped time per reason at position ``i``, and the correction of the next
+    reading that carried it, which the new reading now precedes (None when its values stay)."""
+    prior = ledger.prior_down(i)
+    stopped = _deltas(totals, prior)
+    j = ledger.next_down(i)
+    if j is None:
+        return stopped, None
+    following = ledger.downs[j]
+    assert following is not None  # noqa: S101 - next_down found one
+    corrected = _deltas(following, totals)
+    if corrected == _deltas(following, prior):
+        return stopped, None
+    return stopped, StoppedCorrection(ledger.tss[j], ledger.seqs[j], corrected, ledger.styles[j])
 
 
 def _since(state: _Machine, ts: int) -> int | None:

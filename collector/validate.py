@@ -95,7 +95,7 @@ def _explain(error: ValidationError) -> Rejection:
     first = error.errors(include_url=False, include_input=False)[0]
     kind = first["type"]
     reason = _PYDANTIC_REASONS.get(kind)
-    if kind == "enum" and first["loc"] == ("reason",):
+    if kind == "enum" and first["loc"][:1] in (("reason",), ("stopped_ms_total",)):
         reason = Reason.UNKNOWN_STOP_REASON
     if reason is None:
         reason = Reason.WRONG_TYPE if kind.endswith("_type") else Reason.INVALID_VALUE

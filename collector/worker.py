@@ -4,7 +4,7 @@ the ledger, and hands full batches of line protocol to the writer (:mod:`collect
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from structlog.typing import FilteringBoundLogger
 
@@ -25,6 +25,7 @@ from influx.lines import (
     production_line,
     production_time_ns,
     rejects_correction_line,
+    stopped_correction_line,
 )
 
 
@@ -189,6 +190,8 @@ class Worker:
                 rejection = Rejection(Reason.TOO_MANY_MACHINES, refused)
                 self.rejections.reject(delivery, rejection, batch, now_ns)
                 return
+        # (StopReason keys are str: no copy on the per-reading path; a snapshot converts them)
+        totals = cast("dict[str, int] | None", data.stopped_ms_total)
         outcome = self.ledger.apply(
             enterprise,
             machine,
@@ -198,6 +201,7 @@ class Worker:
             data.pairs_total,
             data.rejects_total,
             data.style,
+            totals,
         )
         status = outcome.verdict
         if status is Verdict.ACCEPTED:
@@ -218,6 +222,8 @@ class Worker:
                     outcome.rejects,
                     data.rejects_total,
                     None if self.rates is None else self.rates(enterprise, machine, data.style),
+                    outcome.stopped_ms,
+                    totals,
                 )
             )
             batch.readings += 1
@@ -246,6 +252,12 @@ class Worker:
                 at = production_time_ns(fix.ts, fix.seq)
                 batch.lines.append(
                     rejects_correction_line(enterprise, machine, at, fix.pairs, fix.style)
+                )
+            down = outcome.stopped_correction
+            if down is not None:
+                at = production_time_ns(down.ts, down.seq)
+                batch.lines.append(
+                    stopped_correction_line(enterprise, machine, at, down.stopped_ms, down.style)
                 )
             if outcome.reset:
                 batch.tally["reset"] += 1

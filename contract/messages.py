@@ -17,6 +17,8 @@ MAX_PAIRS_TOTAL = 1_000_000_000
 """A counter above this is absurd: a machine knits fewer than 200,000 pairs a year."""
 
 MAX_SEQ = 2**63 - 1
+MAX_STOPPED_MS = 2**53
+"""A stopped-time counter above this (285,000 years) is absurd."""
 MAX_RPM = 2000.0
 
 Style = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -68,6 +70,9 @@ class CounterReading(BaseModel):
     rpm: Annotated[float, Field(ge=0.0, le=MAX_RPM)] | None = None
     reason: StopReason | None = None
     """Why the machine stopped; absent or null when it does not say (and while running or off)."""
+    stopped_ms_total: dict[StopReason, Annotated[int, Field(ge=0, le=MAX_STOPPED_MS)]] | None = None
+    """Milliseconds stopped per reason since this boot, as the controller measured them: one
+    cumulative counter per reason like ``pairs_total`` (a reason not listed has 0), optional."""
 
     @model_validator(mode="after")
     def _reason_only_when_stopped(self) -> "CounterReading":

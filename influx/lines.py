@@ -65,6 +65,8 @@ def production_line(
     rejects: int | None = None,
     rejects_total: int | None = None,
     nominal_pairs_per_hour: float | None = None,
+    stopped_ms: dict[str, int] | None = None,
+    stopped_ms_total: dict[str, int] | None = None,
 ) -> str:
     """A ``production`` point for a validated reading (no trailing newline); ``style``, when
     given, is a tag of the point.
@@ -73,6 +75,9 @@ def production_line(
     (a ``contract.StopReason``) adds the string field ``reason``. ``rejects`` and
     ``rejects_total`` (the reading's rejects counter, accounted) add those integer fields,
     ``nominal_pairs_per_hour`` the float field (the rate of the reading's style).
+    ``stopped_ms`` (accounted milliseconds stopped per reason) adds ``stopped_ms_<reason>``
+    for each reason above 0, and ``stopped_ms_total`` (the reading's counters) the string field
+    ``stopped_ms_total`` that the journal replays them from.
     """
     extra = "" if rpm is None else f",rpm={rpm!r}"
     if counter_reset:
@@ -83,6 +88,10 @@ def production_line(
         extra += f",rejects={rejects}i,rejects_total={rejects_total}i"
     if nominal_pairs_per_hour is not None:
         extra += f",nominal_pairs_per_hour={float(nominal_pairs_per_hour)!r}"
+    if stopped_ms is not None:
+        extra += "".join([f",stopped_ms_{why}={ms}i" for why, ms in stopped_ms.items() if ms])
+    if stopped_ms_total is not None:
+        extra += f',stopped_ms_total="{format_stopped(stopped_ms_total)}"'
     tags = f"enterprise={enterprise},machine={machine}"
     if style is not None:
         tags += f",style={style}"
@@ -115,6 +124,32 @@ def rejects_correction_line(
 ) -> str:
     """A line rewriting only ``rejects`` of the stored point at ``time_ns`` (other fields stay)."""
     return f"production,{_tags(enterprise, machine, style)} rejects={rejects}i {time_ns}"
+
+
+def stopped_correction_line(
+    enterprise: str,
+    machine: str,
+    time_ns: int,
+    stopped_ms: dict[str, int],
+    style: str | None = None,
+) -> str:
+    """A line rewriting only the ``stopped_ms_<reason>`` fields of the stored point at
+    ``time_ns`` (every reason the reading carried, 0 included)."""
+    fields = ",".join(f"stopped_ms_{why}={ms}i" for why, ms in stopped_ms.items())
+    return f"production,{_tags(enterprise, machine, style)} {fields} {time_ns}"
+
+
+def format_stopped(totals: dict[str, int]) -> str:
+    """``stopped_ms_total`` as a string field: ``yarn_break:1200;other:0`` (reasons are ids)."""
+    return ";".join(f"{why}:{ms}" for why, ms in totals.items())
+
+
+def parse_stopped(text: str) -> dict[str, int]:
+    """The counters of :func:`format_stopped`'s text."""
+    if not text:
+        return {}
+    pairs = (item.split(":") for item in text.split(";"))
+    return {why: int(ms) for why, ms in pairs}
 
 
 def _tags(enterprise: str, machine: str, style: str | None) -> str:
@@ -213,6 +248,7 @@ class Record(NamedTuple):
     pairs_total: int
     rejects_total: int | None = None
     style: str | None = None
+    stopped_ms_total: dict[str, int] | None = None
 
 
 def parse_production(line: bytes) -> Record | None:
@@ -233,6 +269,7 @@ def parse_production(line: bytes) -> Record | None:
     seq = int(values[b"seq"][:-1])
     rejects = values.get(b"rejects_total")
     style = tags.get(b"style")
+    stopped = values.get(b"stopped_ms_total")
     if style is None and b"style" in values:  # a line from before style became a tag
         style = values[b"style"][1:-1]
     return Record(
@@ -244,4 +281,5 @@ def parse_production(line: bytes) -> Record | None:
         int(total[:-1]),
         None if rejects is None else int(rejects[:-1]),
         None if style is None else style.decode(),
+        None if stopped is None else parse_stopped(stopped[1:-1].decode()),
     )

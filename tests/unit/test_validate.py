@@ -34,6 +34,15 @@ def test_valid_reading() -> None:
     assert verdict.data.state is MachineState.RUNNING
 
 
+def test_stopped_ms_total_is_optional_per_reason_counters() -> None:
+    bare = Validator().validate(TOPIC, payload(), NOW)
+    assert isinstance(bare, Reading)
+    assert bare.data.stopped_ms_total is None
+    full = Validator().validate(TOPIC, payload(stopped_ms_total={"yarn_break": 1200}), NOW)
+    assert isinstance(full, Reading)
+    assert full.data.stopped_ms_total == {StopReason.YARN_BREAK: 1200}
+
+
 def test_rejects_total_is_optional_and_at_most_the_pairs() -> None:
     bare = Validator().validate(TOPIC, payload(), NOW)
     assert isinstance(bare, Reading)
@@ -93,6 +102,12 @@ def test_a_stop_without_reason_omits_it_or_sends_null() -> None:
         (TOPIC, payload(rejects_total=10**12), Reason.OUT_OF_RANGE),
         (TOPIC, payload(rejects_total="3"), Reason.WRONG_TYPE),
         (TOPIC, payload(rejects_total=1.5), Reason.WRONG_TYPE),
+        (TOPIC, payload(stopped_ms_total={"coffee_break": 1}), Reason.UNKNOWN_STOP_REASON),
+        (TOPIC, payload(stopped_ms_total={"yarn_break": -1}), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(stopped_ms_total={"yarn_break": 2**53 + 1}), Reason.OUT_OF_RANGE),
+        (TOPIC, payload(stopped_ms_total={"yarn_break": "5"}), Reason.WRONG_TYPE),
+        (TOPIC, payload(stopped_ms_total={"yarn_break": 1.5}), Reason.WRONG_TYPE),
+        (TOPIC, payload(stopped_ms_total=[1]), Reason.WRONG_TYPE),
         (TOPIC, payload(rejects_total=121), Reason.INVALID_VALUE),
         (TOPIC, payload(state="dancing"), Reason.INVALID_VALUE),
         (TOPIC, payload(boot="has space"), Reason.INVALID_VALUE),
