@@ -1,7 +1,8 @@
 """A machine controller's counter as the broker sees it: readings, boots, and reading faults.
 
 A reading carries ``pairs_total``, the whole pairs knitted since the controller's boot (and
-``rejects_total``, the rejected ones among them, a fixed share of the machine's style), and
+``rejects_total``, the rejected ones among them, a fixed share of the machine's style, and
+``stopped_ms_total``, the milliseconds stopped per reason since the boot), and
 ``seq``, which counts the readings of the boot from 0. A reboot takes place right after a reading
 (the controller saves its counter, then restarts): the next reading has a new boot id, seq 0
 and a counter from 0. Hence, for every machine, the last ``pairs_total`` of each boot add up to
@@ -30,6 +31,8 @@ class CounterChannel:
         "_prefix",
         "_rejects_base",
         "_seq",
+        "_stopped",
+        "_stopped_base",
         "boot",
         "boots",
         "last",
@@ -44,6 +47,10 @@ class CounterChannel:
         self.reject_share = reject_share
         """The share of knitted pairs that are rejected (``rejects_total``)."""
         self._rejects_base = 0
+        self._stopped: dict[str, int] = {}
+        """Milliseconds stopped per reason since the run started, at the latest reading."""
+        self._stopped_base: dict[str, int] = {}
+        """The same at the current boot's start."""
         self._prefix = boot_prefix
         self.boots = 1
         self.boot = f"{boot_prefix}-1"
@@ -54,7 +61,13 @@ class CounterChannel:
         """``(seq, boot, pairs_total)`` of the most recent reading taken."""
 
     def _reading(
-        self, ts_ms: int, pairs: int, state: MachineState, rpm: float, reason: StopReason | None
+        self,
+        ts_ms: int,
+        pairs: int,
+        state: MachineState,
+        rpm: float,
+        reason: StopReason | None,
+        stopped_ms: dict[str, int] | None,
     ) -> bytes:
         seq = self._seq
         self._seq = seq + 1
@@ -72,6 +85,10 @@ class CounterChannel:
         }
         if reason is not None:
             body["reason"] = reason
+        if stopped_ms is not None:
+            self._stopped = stopped_ms
+            base = self._stopped_base
+            body["stopped_ms_total"] = {r: ms - base.get(r, 0) for r, ms in stopped_ms.items()}
         return orjson.dumps(body)
 
     def rejects(self, pairs: int) -> int:
@@ -85,6 +102,7 @@ class CounterChannel:
         self._seq = 0
         self._base = pairs
         self._rejects_base = self.rejects(pairs)
+        self._stopped_base = self._stopped
 
     def report(
         self,
@@ -95,13 +113,15 @@ class CounterChannel:
         faults: TickFaults = NO_FAULTS,
         counts: FaultCounts | None = None,
         reason: StopReason | None = None,
+        stopped_ms: dict[str, int] | None = None,
     ) -> list[bytes]:
         """Take a reading of ``pairs`` (whole pairs knitted since the run started), with the
-        stop ``reason`` while stopped.
+        stop ``reason`` while stopped and ``stopped_ms`` (milliseconds stopped per reason since
+        the run started; the reading carries them since its boot).
 
         Returns the payloads to publish now, in order.
         """
-        payload = self._reading(ts_ms, pairs, state, rpm, reason)
+        payload = self._reading(ts_ms, pairs, state, rpm, reason, stopped_ms)
         if faults.drop and not faults.reboot:
             if counts is not None:
                 counts.drops += 1
@@ -133,9 +153,10 @@ class CounterChannel:
         state: MachineState,
         rpm: float,
         reason: StopReason | None = None,
+        stopped_ms: dict[str, int] | None = None,
     ) -> list[bytes]:
         """The run's last reading (and a held one): both must reach the broker."""
-        return self.report(ts_ms, pairs, state, rpm, reason=reason)
+        return self.report(ts_ms, pairs, state, rpm, reason=reason, stopped_ms=stopped_ms)
 
     @property
     def holding(self) -> bool:

@@ -349,7 +349,9 @@ class Fleet:
             channel = channels[i]
             faults = NO_FAULTS if injector is None else injector.draw()
             reason = model.reason(sim_now)
-            payloads = channel.report(ts_ms, int(model.knitted), state, rpm, faults, counts, reason)
+            payloads = channel.report(
+                ts_ms, int(model.knitted), state, rpm, faults, counts, reason, model.stopped_ms()
+            )
             if reason is not None and not (faults.drop and not faults.reboot):
                 self._tally(i, reason)
             topic = topics[i]
@@ -383,7 +385,10 @@ class Fleet:
                 state = model.state(sim_end)
                 rpm = self._rpm[i] if state is _RUNNING else 0.0
                 reason = model.reason(sim_end)
-                for payload in channel.final(ended_ms, int(model.knitted), state, rpm, reason):
+                final = channel.final(
+                    ended_ms, int(model.knitted), state, rpm, reason, model.stopped_ms()
+                )
+                for payload in final:
                     gateway.publish(self._topics[i], payload)
                     self.messages += 1
                 self.readings += 1
@@ -399,6 +404,7 @@ class Fleet:
                     {str(r): n for r, n in self._stop_readings[i].items()},
                     channel.rejects(int(model.knitted)),
                     model.running_s,
+                    model.stopped_ms(),
                 )
             )
         acknowledged = connections.acknowledged(deadline)

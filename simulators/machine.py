@@ -236,6 +236,15 @@ class MachineModel:
             return None
         return self._dynamics.reasons[self._stop]
 
+    def stopped_ms(self) -> dict[str, int]:
+        """Whole milliseconds stopped since ``start`` per stop reason, for the reasons with any:
+        what the controller's ``stopped_ms_total`` counters show (before their boot's base)."""
+        out: dict[str, int] = {}
+        for reason, seconds in zip(self._dynamics.reasons, self.stopped, strict=True):
+            if seconds:
+                out[reason.value] = out.get(reason.value, 0) + int(seconds * 1000.0)
+        return out
+
     def stopped_by_reason(self) -> dict[str, float]:
         """Staffed seconds stopped since ``start``, per stop reason (causes sharing one add up)."""
         out: dict[str, float] = {}

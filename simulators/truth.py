@@ -6,8 +6,10 @@ each boot. ``complete`` is false when some readings were not acknowledged by the
 the deadline at shutdown (the counters then show less than the truth).
 
 ``stopped_s`` of a machine is the simulated seconds it spent stopped per stop reason
-(``contract.StopReason``) during the run; ``stop_readings`` counts the readings it published
-with each reason (first copies only), the sample of that time the collector sees.
+(``contract.StopReason``) during the run; ``stopped_ms`` the same in whole milliseconds as
+its ``stopped_ms_total`` counters carried them (the sum, over its boots, of each boot's last
+value, as for ``pairs``); ``stop_readings`` counts the readings it published with each reason
+(first copies only), the sample of that time the collector sees.
 """
 
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ class MachineTruth:
     """Of ``pairs``, the rejected ones (the sum of each boot's last ``rejects_total``)."""
     running_s: float = 0.0
     """Simulated seconds running: ``pairs`` / the style's rate, before rounding to whole pairs."""
+    stopped_ms: dict[str, int] = field(default_factory=dict)
+    """Milliseconds stopped per reason, as the machine's counters carried them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,16 @@ class Truth:
                     out[reason] = out.get(reason, 0.0) + seconds
         return out
 
+    def stopped_ms(self, enterprise: str | None = None) -> dict[str, int]:
+        """Milliseconds stopped per reason as the counters carried them, of the park or of one
+        enterprise."""
+        out: dict[str, int] = {}
+        for m in self.machines:
+            if enterprise is None or m.enterprise == enterprise:
+                for reason, ms in m.stopped_ms.items():
+                    out[reason] = out.get(reason, 0) + ms
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
@@ -76,12 +90,14 @@ class Truth:
                     "stop_readings": dict(m.stop_readings),
                     "rejects": m.rejects,
                     "running_s": m.running_s,
+                    "stopped_ms": dict(m.stopped_ms),
                 }
                 for m in self.machines
             ],
             "total_pairs": self.total_pairs,
             "total_rejects": self.total_rejects,
             "stopped_s": self.stopped_s(),
+            "stopped_ms": self.stopped_ms(),
             "complete": self.complete,
             "readings": self.readings,
             "faults": dict(self.faults),
@@ -109,6 +125,7 @@ def read_truth(path: Path) -> Truth:
                 dict(m.get("stop_readings", {})),
                 m.get("rejects", 0),
                 m.get("running_s", 0.0),
+                dict(m.get("stopped_ms", {})),
             )
             for m in data["machines"]
         ),

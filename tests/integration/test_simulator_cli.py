@@ -253,7 +253,7 @@ def test_truth_json_has_the_documented_shape(tmp_path: Path, mosquitto: Mosquitt
     assert {tuple(sorted(m)) for m in data["machines"]} == {
         (
             "boots", "enterprise", "machine", "pairs", "rejects", "running_s", "stop_readings",
-            "stopped_s",
+            "stopped_ms", "stopped_s",
         )
     }  # fmt: skip
     assert data["total_pairs"] == sum(m["pairs"] for m in data["machines"])
@@ -265,3 +265,12 @@ def test_truth_json_has_the_documented_shape(tmp_path: Path, mosquitto: Mosquitt
         total = sum(m["stopped_s"][reason] for m in data["machines"])
         assert data["stopped_s"][reason] == pytest.approx(total)
     assert all(set(m["stop_readings"]) <= reasons for m in data["machines"])
+    # the counters' milliseconds: the seconds, cut to whole milliseconds per stop cause
+    for m in data["machines"]:
+        assert set(m["stopped_ms"]) <= reasons
+        for reason, ms in m["stopped_ms"].items():
+            assert 0 <= m["stopped_s"][reason] * 1000 - ms < 2  # at most two causes a reason
+    assert data["stopped_ms"] == {
+        r: sum(m["stopped_ms"].get(r, 0) for m in data["machines"])
+        for r in {r for m in data["machines"] for r in m["stopped_ms"]}
+    }
