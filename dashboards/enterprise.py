@@ -129,11 +129,20 @@ def build() -> dm.Dashboard:
         ),
         (
             pareto_panel(
-                "Downtime by stop reason, machine-hours",
+                "Downtime by stop reason, machine-hours (measured)",
+                q.measured_downtime_by_reason(q.E1H, E),
+                description=q.MEASURED_DOWNTIME_DESCRIPTION,
+            ),
+            12,
+            8,
+        ),
+        (
+            pareto_panel(
+                "Downtime by stop reason, machine-hours (estimated from readings)",
                 q.downtime_by_reason(q.E1H, E),
                 description=q.DOWNTIME_DESCRIPTION,
             ),
-            24,
+            12,
             8,
         ),
     ]

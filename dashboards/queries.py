@@ -288,15 +288,29 @@ def oee_over_time(source: str, where: str | None = None) -> str:
 
 DOWNTIME_DESCRIPTION = (
     "Machine-hours stopped per stop reason over the dashboard's range, largest first (a Pareto "
-    "chart): each machine-hour's share of readings with the reason x its reported time. Stops "
-    "without a reason are not shown."
+    "chart), estimated from the readings: each machine-hour's share of readings with the reason "
+    "x its reported time. For machines that do not measure their stops (no stopped_ms_total); "
+    "stops without a reason are not shown."
+)
+MEASURED_DOWNTIME_DESCRIPTION = (
+    "Machine-hours stopped per stop reason over the dashboard's range, largest first (a Pareto "
+    "chart), as the machines measured them: their stopped_ms_total counters, accounted as pairs "
+    "are (resets, duplicates, late and lost readings), so exact. Empty when no machine sends "
+    "the counters: the estimate beside it covers those."
 )
 
 
 def downtime_by_reason(source: str = P1H, where: str | None = None) -> str:
-    """Hours stopped per stop reason over the range, one column per reason (one row); the
-    Pareto panel turns the columns into rows and sorts them."""
+    """Hours stopped per stop reason over the range, estimated from readings, one column per
+    reason (one row); the Pareto panel turns the columns into rows and sorts them."""
     columns = ", ".join(f'SUM("stopped_s_{r}") / 3600 AS "{r}"' for r in REASONS)
+    return f"SELECT {columns} FROM {source} WHERE {_and(where, '$timeFilter')}"
+
+
+def measured_downtime_by_reason(source: str = P1H, where: str | None = None) -> str:
+    """Hours stopped per stop reason over the range as the machines' counters measured them,
+    one column per reason (one row), for the Pareto panel."""
+    columns = ", ".join(f'SUM("stopped_ms_{r}") / 3600000 AS "{r}"' for r in REASONS)
     return f"SELECT {columns} FROM {source} WHERE {_and(where, '$timeFilter')}"
 
 

@@ -1,9 +1,10 @@
 """Rollups: the downsampled series that dashboards read instead of raw readings.
 
 A year of raw readings of the full park is about 126 billion points; the rollups below hold the
-same pairs in a few million. Every rollup is a sum (``pairs`` are per-interval deltas, so sums
-of sums are exact) or a count of readings per state (for utilisation) and per stop reason (for
-downtime by reason), computed by a continuous query from the level below it:
+same pairs in a few million. Every rollup is a sum (``pairs``, ``rejects`` and the measured
+``stopped_ms_<reason>`` are per-interval deltas, so sums of sums are exact) or a count of
+readings per state (for utilisation) and per stop reason (for downtime by reason where machines
+measure none), computed by a continuous query from the level below it:
 
 ==================  =====================  ==================  ===============================
 series              retention policy       from                tags
@@ -62,7 +63,11 @@ REASON_COUNTS = tuple(f"stopped_{reason}" for reason in REASONS)
 REASON_SECONDS = tuple(f"stopped_s_{reason}" for reason in REASONS)
 """Seconds stopped per reason, from ``machine_1h`` up (``stopped_s_yarn_break``, ...)."""
 
-ROLLUP_FIELDS = ("pairs", "rejects", "readings", *STATES, *REASON_COUNTS)
+REASON_MS = tuple(f"stopped_ms_{reason}" for reason in REASONS)
+"""Milliseconds stopped per reason as the machines' ``stopped_ms_total`` counters measured
+them (``stopped_ms_yarn_break``, ...): sums at every level, absent where no machine sends them."""
+
+ROLLUP_FIELDS = ("pairs", "rejects", "readings", *STATES, *REASON_COUNTS, *REASON_MS)
 """Fields every level carries (sums)."""
 
 RUNNING_S = (
@@ -211,6 +216,7 @@ def rollups(utc_offset_hours: float = 8.0) -> tuple[Rollup, ...]:
                 'SUM("pairs") AS "pairs"',
                 'SUM("rejects") AS "rejects"',
                 'COUNT("pairs") AS "readings"',
+                *_sums(*REASON_MS),
             ),
         ),
         _machine_5m(

@@ -20,6 +20,7 @@ from influx.rollups import (
     LONG_POLICY,
     PRODUCTION,
     RAW_POLICY,
+    REASON_MS,
     REASONS,
 )
 from report.periods import HOUR_MS
@@ -91,7 +92,10 @@ def _raw_statements(db: str, lo: int, hi: int, enterprise: str | None) -> str:
     group = 'GROUP BY time(5m), "enterprise", "machine" fill(none)'
     conditions = ["\"state\" = 'running'", *(f"\"reason\" = '{r}'" for r in REASONS)]
     # names are this package's constants, the condition as in _where: nothing from outside
-    totals = 'SUM("pairs") AS "pairs", COUNT("pairs") AS "readings"'
+    totals = ", ".join(
+        ['SUM("pairs") AS "pairs"', 'COUNT("pairs") AS "readings"']
+        + [f'SUM("{name}") AS "{name}"' for name in REASON_MS]
+    )
     statements = [f"SELECT {totals} FROM {source} WHERE {where} {group}"]  # noqa: S608
     statements += [
         f'SELECT COUNT("pairs") AS "n" FROM {source} WHERE {c} AND {where} {group}'  # noqa: S608
@@ -119,6 +123,8 @@ def raw_hours(
     counts: dict[tuple[str, str, int], list[float]] = defaultdict(
         lambda: [0.0] * (4 + len(REASONS))
     )
+    # (enterprise, hour) -> measured milliseconds per reason, where any machine sent them
+    measured: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     for index, result in enumerate(results):
         for series in result.get("series", ()):
             tags = series.get("tags") or {}
@@ -130,6 +136,10 @@ def raw_hours(
                     row[0] += values[1] or 0
                     row[1] += values[2] or 0
                     row[2] += 1 if values[2] else 0
+                    for name, ms in zip(REASON_MS, values[3:], strict=True):
+                        if ms is not None:
+                            got = measured[(machine[0], key[2])]
+                            got[name] = got.get(name, 0.0) + ms
                 else:
                     row[2 + index] += values[1] or 0
     out: Hours = defaultdict(dict)
@@ -144,6 +154,8 @@ def raw_hours(
             fields["running_s"] += row[3] / readings * reported
             for i, reason in enumerate(REASONS):
                 fields[f"stopped_s_{reason}"] += row[4 + i] / readings * reported
+    for (name, hour), sums in measured.items():
+        out[name][hour].update(sums)
     return dict(out)
 
 
@@ -164,7 +176,7 @@ def read_hours(
         for by_hour in hours.values():
             for hour, fields in by_hour.items():
                 if hour >= raw_from:
-                    for field in RAW_FIELDS:
+                    for field in (*RAW_FIELDS, *REASON_MS):
                         fields.pop(field, None)
         for name, by_hour in recent.items():
             target = hours.setdefault(name, {})
@@ -172,4 +184,16 @@ def read_hours(
                 target.setdefault(hour, {}).update(fields)
     if progress is not None:
         progress(steps(lo, hi), steps(lo, hi))
+    return prefer_measured(hours)
+
+
+def prefer_measured(hours: Hours) -> Hours:
+    """Downtime per reason (``stopped_s_<reason>``) of every enterprise-hour in which machines
+    sent ``stopped_ms_total`` counters: their measured milliseconds / 1000, in place of the
+    estimate from readings' reasons. Hours without them keep the estimate."""
+    for by_hour in hours.values():
+        for fields in by_hour.values():
+            if any(name in fields for name in REASON_MS):
+                for reason, name in zip(REASONS, REASON_MS, strict=True):
+                    fields[f"stopped_s_{reason}"] = fields.get(name, 0.0) / 1000.0
     return hours

@@ -21,7 +21,7 @@ from tests.support.collector import (
     running_collector,
     settings_for,
 )
-from tests.support.influx import count, pairs_by_machine, query
+from tests.support.influx import count, pairs_by_machine, query, stopped_by_machine
 from tests.support.mqtt import publisher
 from tests.support.sim import SimRun
 
@@ -53,6 +53,24 @@ def assert_stored_equals_truth(
     assert len(expected) > len(truth) // 2, "most machines should have knitted something"
 
 
+def assert_stopped_equals_truth(influx: InfluxServer, db: str, sim: SimRun) -> None:
+    """The milliseconds stopped per machine and reason stored equal the truth (once the pairs
+    do, the points carrying them are written)."""
+    expected = {
+        (m["enterprise"], m["machine"], reason): ms
+        for m in sim.truth_file()["machines"]
+        for reason, ms in m["stopped_ms"].items()
+        if ms
+    }
+    assert len({key[2] for key in expected}) >= 3, "the run should stop for several reasons"
+    wait_until(
+        lambda: stopped_by_machine(influx.url, db) == expected,
+        30,
+        interval=0.5,
+        what="stored stopped time to equal the truth",
+    )
+
+
 def readings_written(collector: CollectorProcess) -> float:
     for line in collector.metrics().splitlines():
         if line.startswith("hosiery_collector_readings_written_total "):
@@ -67,8 +85,10 @@ def test_every_fault_injected_and_the_sums_are_exact(
     collector = CollectorProcess(settings, tmp_path / "collector.log")
     collector.start()
     try:
-        truth = SimRun(mosquitto, tmp_path, machines=150, duration=8, seed=11).wait()
+        sim = SimRun(mosquitto, tmp_path, machines=150, duration=8, seed=11)
+        truth = sim.wait()
         assert_stored_equals_truth(influx, settings.influx_db, truth)
+        assert_stopped_equals_truth(influx, settings.influx_db, sim)
     finally:
         assert collector.stop() == 0, collector.log_tail()
 
@@ -92,6 +112,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
             collector.start()
         truth = sim.wait()
         assert_stored_equals_truth(influx, settings.influx_db, truth)
+        assert_stopped_equals_truth(influx, settings.influx_db, sim)
     finally:
         sim.kill()
         assert collector.stop() == 0, collector.log_tail()

@@ -522,7 +522,8 @@ def test_rankings_by_utilisation_are_ratios_not_truncated(filled: Filled) -> Non
         assert all(0.3 < row[1] <= 1.5 for row in rows), f"{item.title}: {rows}"
 
 
-PARETO = "Downtime by stop reason, machine-hours"
+PARETO = "Downtime by stop reason, machine-hours (estimated from readings)"
+MEASURED = "Downtime by stop reason, machine-hours (measured)"
 
 
 def downtime_from_readings(
@@ -593,4 +594,39 @@ def test_pareto_of_downtime_by_reason_equals_the_truth(filled: Filled) -> None:
         assert hours == sorted(hours, reverse=True)
         expected = downtime_from_readings(filled.published, enterprise)
         assert dict(bars) == pytest.approx(expected, rel=1e-9), path
+        assert hours[0] > 0
+
+
+def test_measured_downtime_by_reason_equals_the_simulators_truth(filled: Filled) -> None:
+    """The machines' stopped_ms_total counters, accounted by the collector: the milliseconds
+    stopped per reason in raw and at every rollup level, and the park's and an enterprise's
+    measured Pareto panels, equal the simulator's truth (test_collector_exactness checks the
+    same per machine through reading faults)."""
+    now = int(wait_now())
+    _roll_up(filled, filled.run_since_ms, now)
+    since = f"time >= {filled.run_since_ms}ms"
+    truth = filled.truth_file["stopped_ms"]
+    assert sum(1 for ms in truth.values() if ms > 0) >= 3, truth
+    for reason in REASONS:
+        field = f"stopped_ms_{reason}"
+        for level in (q.RAW, q.M5, q.P5, q.M1H, q.E1H, q.P1H):
+            stored = filled.total(f'SELECT SUM("{field}") FROM {level} WHERE {since}')
+            assert stored == truth.get(reason, 0), (reason, level)
+    for path, chosen, enterprise in (
+        ("json/Park/park-overview.json", {}, None),
+        ("json/Enterprises/enterprise.json", {"enterprise": "E0002"}, "E0002"),
+    ):
+        dashboard = load(path)
+        grafana = Grafana(filled.influx.url, filled.db, dashboard, now, chosen)
+        [item] = [i for i in grafana.queries(path) if i.title == MEASURED]
+        bars = pareto_rows(panel(dashboard, MEASURED), grafana.run(item))
+        hours = [value for _, value in bars]
+        assert hours == sorted(hours, reverse=True)
+        expected: Counter[str] = Counter()
+        for machine in filled.truth_file["machines"]:
+            if enterprise is None or machine["enterprise"] == enterprise:
+                expected.update(machine["stopped_ms"])
+        assert dict(bars) == pytest.approx(
+            {r: expected[r] / 3_600_000 for r in REASONS}, rel=1e-12, abs=1e-12
+        ), path
         assert hours[0] > 0

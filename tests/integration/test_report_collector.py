@@ -17,12 +17,14 @@ import pytest
 
 from influx.config import InfluxConfig
 from influx.query import series
+from influx.rollups import REASONS
 from report.cli import run
 from report.settings import ReportSettings
 from stack import InfluxServer, MosquittoServer
 from stack.process import wait_until
 from tests.support.collector import running_collector, settings_for
 from tests.support.mqtt import publisher
+from tests.support.sim import SimRun
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +117,35 @@ def test_the_current_shift_equals_the_raw_readings_up_to_now(
     current = rows[-1]
     assert float(current["planned_s"]) > 0
     assert current["availability"] != ""
+
+
+def test_a_simulator_run_reports_its_true_pairs_and_downtime_per_reason(
+    mosquitto: MosquittoServer, influx: InfluxServer, tmp_path: Path
+) -> None:
+    """A simulator run with stop reasons and every reading fault (drops, duplicates,
+    reordering, reboots) through the real collector: hosiery-report's rows add up to the
+    simulator's truth, pairs and seconds stopped per reason (its machines measure them)."""
+    settings = settings_for(mosquitto, influx, tmp_path / "state")
+    config = InfluxConfig(url=influx.url, database=settings.influx_db)
+    with running_collector(settings):
+        sim = SimRun(mosquitto, tmp_path, machines=60, duration=8, seed=21)
+        pairs = sum(sim.wait().values())
+        wait_until(
+            lambda: raw(config, 'SUM("pairs")', "time > 0") == pairs,
+            60,
+            what="the run's pairs in raw",
+        )
+    truth = sim.truth_file()
+    stopped = {reason: truth["stopped_ms"].get(reason, 0) / 1000 for reason in REASONS}
+    assert sum(1 for seconds in stopped.values() if seconds) >= 3, stopped
+    output = tmp_path / "run.csv"
+    report = ReportSettings(
+        since="-30m", by="day", output=output,
+        influx_url=influx.url, influx_db=settings.influx_db,
+    )  # fmt: skip
+    err = io.StringIO()
+    assert run(report, now_ms=time.time_ns() // 1_000_000, err=err) == 0, err.getvalue()
+    rows = list(csv.DictReader(output.read_text().splitlines()))
+    assert sum(int(row["pairs"]) for row in rows) == truth["total_pairs"] == pairs
+    reported = {r: sum(float(row[f"downtime_s_{r}"]) for row in rows) for r in REASONS}
+    assert reported == pytest.approx(stopped, abs=1e-6)

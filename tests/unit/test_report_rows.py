@@ -9,9 +9,10 @@ import openpyxl
 import pytest
 
 from influx.config import InfluxConfig
+from influx.rollups import REASON_MS
 from report.cli import main, request_of, run
 from report.errors import CalendarFileError, UsageError
-from report.fetch import raw_hours
+from report.fetch import prefer_measured, raw_hours
 from report.grouping import PeriodSums
 from report.oee import Oee, oee
 from report.output import csv_text, xlsx_bytes
@@ -180,8 +181,10 @@ def test_raw_readings_are_estimated_per_machine_hour_as_the_rollups() -> None:
     # 1 of 4 with a yarn break: 600 s reported, 450 s running, 150 s stopped for yarn
     def answer(request: httpx.Request) -> httpx.Response:
         tags = {"enterprise": "E1", "machine": "M1"}
-        first = {"series": [{"tags": tags, "columns": ["time", "pairs", "readings"],
-                             "values": [[T0, 5, 2], [T0 + 300_000, 4, 2]]}]}  # fmt: skip
+        nothing = [None] * len(REASON_MS)  # no machine measures its stops
+        first = {"series": [{"tags": tags, "columns": ["time", "pairs", "readings", *REASON_MS],
+                             "values": [[T0, 5, 2, *nothing],
+                                        [T0 + 300_000, 4, 2, *nothing]]}]}  # fmt: skip
         running = {"series": [{"tags": tags, "columns": ["time", "n"],
                                "values": [[T0, 2], [T0 + 300_000, 1]]}]}  # fmt: skip
         yarn = {"series": [{"tags": tags, "columns": ["time", "n"], "values": [[T0, 1]]}]}
@@ -194,3 +197,26 @@ def test_raw_readings_are_estimated_per_machine_hour_as_the_rollups() -> None:
     assert fields["running_s"] == 450
     assert fields["stopped_s_yarn_break"] == 150
     assert fields["stopped_s_other"] == 0
+    assert not any(name in fields for name in REASON_MS)
+    assert prefer_measured(hours)["E1"][T0]["stopped_s_yarn_break"] == 150
+
+
+def test_measured_stopped_time_replaces_the_estimate_of_its_hours() -> None:
+    # the same hour, the machine's counters measured 95.5 s of yarn break and 2 s of other
+    def answer(request: httpx.Request) -> httpx.Response:
+        tags = {"enterprise": "E1", "machine": "M1"}
+        ms = dict.fromkeys(REASON_MS)
+        ms["stopped_ms_yarn_break"] = 95_500
+        later = dict.fromkeys(REASON_MS)
+        later["stopped_ms_other"] = 2_000
+        first = {"series": [{"tags": tags, "columns": ["time", "pairs", "readings", *REASON_MS],
+                             "values": [[T0, 5, 2, *ms.values()],
+                                        [T0 + 300_000, 4, 2, *later.values()]]}]}  # fmt: skip
+        yarn = {"series": [{"tags": tags, "columns": ["time", "n"], "values": [[T0, 1]]}]}
+        return httpx.Response(200, json={"results": [first, {}, yarn, *[{}] * 6]})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    fields = prefer_measured(raw_hours(client, InfluxConfig(), T0, T0 + H))["E1"][T0]
+    assert fields["stopped_s_yarn_break"] == 95.5
+    assert fields["stopped_s_other"] == 2.0
+    assert fields["stopped_s_needle_break"] == 0.0
